@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * giltrace.h - the one header shared by the BPF programs (bpf/giltrace.bpf.c)
+ * and userspace (src/). Only types, constants and pure inline helpers that
+ * both sides need live here.
+ */
+#ifndef GILTRACE_H
+#define GILTRACE_H
+
+#ifdef __bpf__
+/* vmlinux.h provides __u64 and friends. */
+#else
+#include <linux/types.h>
+#endif
+
+#define GT_COMM_LEN 16
+
+/*
+ * Durations are bucketed log-linearly, as HdrHistogram does: every power of
+ * two [2^p, 2^(p+1)) is split into GT_SUB_BUCKETS equal sub-buckets, so a
+ * bucket is at most 1/16 = 6.25% of its lower bound wide and a percentile
+ * read as the bucket's midpoint is within ~3.2% of the exact value.
+ * Values below GT_SUB_BUCKETS ns get one bucket each (exact).
+ * The log2 histogram of the report is the sum of each power's sub-buckets.
+ */
+#define GT_SUB_BITS 4
+#define GT_SUB_BUCKETS (1 << GT_SUB_BITS)
+#define GT_MAX_POW 40 /* 2^41 ns ~ 36 min; longer durations land in the last bucket */
+#define GT_NBUCKETS ((GT_MAX_POW - GT_SUB_BITS + 2) * GT_SUB_BUCKETS)
+#define GT_LOG2_SLOTS (GT_MAX_POW + 1)
+
+/* floor(log2(v)) for v > 0, branchy so it compiles for BPF (no clz insn). */
+static inline __u32 gt_log2(__u64 v)
+{
+	__u32 r = 0, shift;
+
+	shift = (v > 0xFFFFFFFFULL) << 5; v >>= shift; r |= shift;
+	shift = (v > 0xFFFF) << 4; v >>= shift; r |= shift;
+	shift = (v > 0xFF) << 3; v >>= shift; r |= shift;
+	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
+	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
+	r |= (v >> 1);
+	return r;
+}
+
+/* Index of the log-linear bucket holding duration v (ns). */
+static inline __u32 gt_bucket(__u64 v)
+{
+	__u32 p, idx;
+
+	if (v < GT_SUB_BUCKETS)
+		return (__u32)v;
+	p = gt_log2(v);
+	if (p > GT_MAX_POW)
+		return GT_NBUCKETS - 1;
+	idx = (p - GT_SUB_BITS + 1) * GT_SUB_BUCKETS +
+	      (__u32)((v >> (p - GT_SUB_BITS)) & (GT_SUB_BUCKETS - 1));
+	return idx < GT_NBUCKETS ? idx : GT_NBUCKETS - 1;
+}
+
+/* Figures of one kind of interval (waits or holds) of one thread. */
+struct gt_dist {
+	__u64 count;  /* completed intervals */
+	__u64 sum_ns; /* their total duration */
+	__u64 max_ns;
+	__u32 buckets[GT_NBUCKETS]; /* log-linear, see gt_bucket() */
+};
+
+/* Where a thread is, as far as the probes have seen it. */
+enum gt_state {
+	GT_UNKNOWN = 0, /* not seen since tracing began */
+	GT_RUNNING = 1, /* runs without the GIL */
+	GT_WAITING = 2, /* inside take_gil, GIL not yet held */
+	GT_HOLDING = 3, /* holds the GIL */
+};
+
+/*
+ * One traced thread: in-flight state plus aggregated figures. Lives in the
+ * BPF hash map `threads`, keyed by TID (not by PyThreadState: from 3.12 one
+ * OS thread can drop the GIL as one thread state and take it as another).
+ */
+struct gt_thread {
+	__u32 tid;
+	__u32 state;          /* enum gt_state */
+	__u64 since_ns;       /* when the current WAITING/HOLDING began */
+	__u64 first_seen_ns;
+	__u64 acquisitions;   /* times this thread came to hold the GIL */
+	__u64 waits_abandoned;    /* waits ended by the thread's exit */
+	__u64 waits_abandoned_ns;
+	__u64 waits_clipped;  /* waits that began before tracing began */
+	__u64 inconsistent;   /* transitions that contradict the state (missed probe) */
+	__u64 exit_ns;        /* set in the exit record */
+	char comm[GT_COMM_LEN];
+	struct gt_dist wait;
+	struct gt_dist hold;
+};
+
+/* Process-wide counters, in the BPF program's .bss (struct gt_globals). */
+struct gt_globals {
+	__u64 holder_switches;  /* holder changed to a different TID */
+	__u64 acquisitions;
+	__u64 dropped_threads;  /* a thread's figures could not be kept: map full */
+	__u64 dropped_records;  /* ring-buffer records lost: buffer full */
+	__u64 last_release_ns;  /* latest drop_gil entry by any thread */
+	__u32 last_holder_tid;
+	__u32 pad;
+};
+
+/* Typed records on the one ring buffer. */
+enum gt_rec_type {
+	GT_REC_THREAD_EXIT = 1, /* payload: struct gt_thread, final figures */
+};
+
+struct gt_rec_thread_exit {
+	__u32 type; /* GT_REC_THREAD_EXIT */
+	__u32 pad;
+	struct gt_thread thread;
+};
+
+#endif /* GILTRACE_H */
