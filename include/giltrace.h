@@ -72,6 +72,7 @@ enum gt_state {
 	GT_RUNNING = 1, /* runs without the GIL */
 	GT_WAITING = 2, /* inside take_gil, GIL not yet held */
 	GT_HOLDING = 3, /* holds the GIL */
+	GT_EXITED = 4,  /* exited; its record could not be sent, userspace drains it */
 };
 
 /*
@@ -99,8 +100,8 @@ struct gt_thread {
 struct gt_globals {
 	__u64 holder_switches;  /* holder changed to a different TID */
 	__u64 acquisitions;
-	__u64 dropped_threads;  /* a thread's figures could not be kept: map full */
-	__u64 dropped_records;  /* ring-buffer records lost: buffer full */
+	__u64 dropped_events;   /* transitions not recorded: per-thread map full */
+	__u64 exits_deferred;   /* exit records not sent (ring buffer full): left in the map for userspace */
 	__u64 last_release_ns;  /* latest drop_gil entry by any thread */
 	__u32 last_holder_tid;
 	__u32 pad;

@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: MIT
+/* cli.c - giltrace's options, parsed with argp. */
+#include <argp.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+
+const char *argp_program_version = "giltrace " GILTRACE_VERSION;
+const char *argp_program_bug_address = NULL;
+
+static const char doc[] =
+"Trace CPython's GIL: who waits for it, how long, and who holds it.\n"
+"\n"
+"USAGE: giltrace [OPTIONS] -p PID\n"
+"       giltrace [OPTIONS] -- COMMAND [ARGS...]\n"
+"\n"
+"EXAMPLES:\n"
+"    giltrace -p 1234                 # trace PID 1234 until Ctrl-C, then report\n"
+"    giltrace -p 1234 -d 10           # trace for 10 seconds\n"
+"    giltrace -p 1234 -i 1            # a report every second\n"
+"    giltrace -- python3 bench.py     # run bench.py traced from its first bytecode\n"
+"    giltrace --json out.json -- python3 bench.py   # results for a harness\n"
+"    giltrace -p 1234 --json - -q     # JSON on stdout, nothing else\n"
+"    giltrace --hist --top 5 -p 1234  # latency histograms of the 5 busiest threads\n"
+"\n"
+"In launch mode the command's output passes through untouched, the report goes\n"
+"to stderr, and giltrace exits with the command's status (125: giltrace failed,\n"
+"126: command cannot run, 127: command not found).\n"
+"\n"
+"OPTIONS:";
+
+#define OPT_JSON 1
+#define OPT_TID 2
+#define OPT_TOP 3
+#define OPT_HIST 4
+#define OPT_MAX_THREADS 5
+#define OPT_COLOR 6
+
+static const struct argp_option opts[] = {
+	{ 0, 0, 0, 0, "Target:", 1 },
+	{ "pid", 'p', "PID", 0, "Attach to the running Python process PID", 1 },
+	{ 0, 0, 0, 0, "Run mode:", 2 },
+	{ "duration", 'd', "SECONDS", 0, "Stop tracing after SECONDS (launch mode: "
+	  "keep waiting for the command)", 2 },
+	{ "interval", 'i', "SECONDS", 0, "Also print a report every SECONDS", 2 },
+	{ 0, 0, 0, 0, "Output:", 3 },
+	{ "output", 'o', "FILE", 0, "Write the report to FILE", 3 },
+	{ "json", OPT_JSON, "FILE", 0, "Write giltrace/1 JSON to FILE ('-': stdout, "
+	  "not in launch mode)", 3 },
+	{ "tid", OPT_TID, "TID,...", 0, "Only these threads in the report and JSON", 3 },
+	{ "top", OPT_TOP, "N", 0, "Show the N busiest threads (default 20, 0: all)", 3 },
+	{ "hist", OPT_HIST, 0, 0, "Print log2 histograms of wait and hold per thread", 3 },
+	{ "color", OPT_COLOR, "WHEN", 0, "Colour: auto (default, on a tty), always, never", 3 },
+	{ "quiet", 'q', 0, 0, "No progress lines on stderr", 3 },
+	{ 0, 0, 0, 0, "Advanced:", 4 },
+	{ "max-threads", OPT_MAX_THREADS, "N", 0, "Threads tracked at once in the "
+	  "kernel (default 16384); beyond that, transitions are counted as dropped", 4 },
+	{ "verbose", 'v', 0, 0, "libbpf debug output and the probe list", 4 },
+	{ 0 },
+};
+
+static int parse_double(const char *s, const char *what, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	if (errno || end == s || *end || *out < 0) {
+		fprintf(stderr, "giltrace: invalid %s '%s': expected a number of "
+			"seconds\n", what, s);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_long(const char *s, const char *what, long min, long max,
+		      long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtol(s, &end, 10);
+	if (errno || end == s || *end || *out < min || *out > max) {
+		fprintf(stderr, "giltrace: invalid %s '%s'\n", what, s);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_tids(const char *arg, struct env *env)
+{
+	char *s = strdup(arg), *tok, *save = NULL;
+	long v;
+
+	if (!s)
+		return -1;
+	for (tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		pid_t *n;
+
+		if (parse_long(tok, "TID", 1, INT_MAX, &v)) {
+			free(s);
+			return -1;
+		}
+		n = realloc(env->tids, (env->ntids + 1) * sizeof(*n));
+		if (!n) {
+			free(s);
+			return -1;
+		}
+		env->tids = n;
+		env->tids[env->ntids++] = (pid_t)v;
+	}
+	free(s);
+	return 0;
+}
+
+static error_t parse_arg(int key, char *arg, struct argp_state *state)
+{
+	struct env *env = state->input;
+	long v;
+
+	switch (key) {
+	case 'p':
+		if (parse_long(arg, "PID", 1, INT_MAX, &v))
+			argp_state_help(state, stderr, ARGP_HELP_EXIT_ERR);
+		env->pid = (pid_t)v;
+		break;
+	case 'd':
+		if (parse_double(arg, "duration", &env->duration) || env->duration == 0)
+			argp_error(state, "the duration must be a positive number of seconds");
+		break;
+	case 'i':
+		if (parse_double(arg, "interval", &env->interval) || env->interval == 0)
+			argp_error(state, "the interval must be a positive number of seconds");
+		break;
+	case 'o':
+		env->output = arg;
+		break;
+	case OPT_JSON:
+		env->json = arg;
+		break;
+	case OPT_TID:
+		if (parse_tids(arg, env))
+			argp_error(state, "--tid takes a comma-separated list of TIDs");
+		break;
+	case OPT_TOP:
+		if (parse_long(arg, "--top", 0, INT_MAX, &v))
+			argp_error(state, "--top takes a whole number");
+		env->top = (int)v;
+		break;
+	case OPT_HIST:
+		env->hist = true;
+		break;
+	case OPT_COLOR:
+		if (!strcmp(arg, "auto"))
+			env->color = -1;
+		else if (!strcmp(arg, "always"))
+			env->color = 1;
+		else if (!strcmp(arg, "never"))
+			env->color = 0;
+		else
+			argp_error(state, "--color takes auto, always or never");
+		break;
+	case OPT_MAX_THREADS:
+		if (parse_long(arg, "--max-threads", 1, 1 << 22, &v))
+			argp_error(state, "--max-threads takes a number from 1 to 4194304");
+		env->max_threads = (uint32_t)v;
+		break;
+	case 'q':
+		env->quiet = true;
+		break;
+	case 'v':
+		env->verbose = true;
+		break;
+	case ARGP_KEY_ARG:
+		/* Everything after "--" is the command, its options included. */
+		if (state->quoted && state->next - 1 >= state->quoted) {
+			env->argv = state->argv + state->next - 1;
+			state->next = state->argc;
+			break;
+		}
+		argp_error(state, "unexpected argument '%s' (a command to run "
+			   "goes after --)", arg);
+		break;
+	case ARGP_KEY_END:
+		if (!env->pid && !env->argv)
+			argp_error(state, "give a PID with -p, or a command after --");
+		if (env->pid && env->argv)
+			argp_error(state, "give either -p PID or a command, not both");
+		if (env->argv && env->json && !strcmp(env->json, "-"))
+			argp_error(state, "--json - is not allowed in launch mode: "
+				   "stdout belongs to the command; give a file");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+int cli_parse(int argc, char **argv, struct env *env)
+{
+	static const struct argp argp = { opts, parse_arg, NULL, doc };
+
+	memset(env, 0, sizeof(*env));
+	env->top = 20;
+	env->color = -1;
+	env->max_threads = 16384;
+	/* Exit status for usage errors: 125 in launch mode as env(1) does,
+	 * else 1; argp exits with argp_err_exit_status. */
+	argp_err_exit_status = 1;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--")) {
+			argp_err_exit_status = 125;
+			break;
+		}
+	return argp_parse(&argp, argc, argv, 0, NULL, env);
+}

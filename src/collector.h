@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * collector: moves the kernel's figures into the trace model. Exited
+ * threads arrive as ring-buffer records (or, when the buffer was full, stay
+ * in the map marked GT_EXITED and are drained from there); live threads
+ * and process-wide counters are read from the maps on demand.
+ */
+#ifndef GILTRACE_COLLECTOR_H
+#define GILTRACE_COLLECTOR_H
+
+#include <stdint.h>
+
+struct probes;
+struct model;
+struct collector;
+
+/* NULL with errno set on failure. */
+struct collector *collector__new(struct probes *p, struct model *m);
+void collector__free(struct collector *c);
+
+/* Consume every ring-buffer record available now. Returns records
+ * consumed, or a negative errno. */
+int collector__consume(struct collector *c);
+
+/*
+ * Read process-wide counters and every live thread into the model, and
+ * drain exited threads left in the map. Thread names are refreshed from
+ * /proc. Does not close the model. Returns 0 or a negative errno.
+ */
+int collector__snapshot(struct collector *c);
+
+/* Latest thread-exit time seen (0 if none). */
+uint64_t collector__last_exit_ns(const struct collector *c);
+
+
+
+/*
+ * The GIL was held by @tid when tracing began (read from the GIL's own
+ * state) and nobody released it while tracing: record that thread as
+ * holding since @t0_ns. Call after collector__snapshot.
+ */
+int collector__seed_holder(struct collector *c, uint32_t tid, uint64_t t0_ns);
+#endif

@@ -1,0 +1,445 @@
+// SPDX-License-Identifier: MIT
+/*
+ * giltrace - exact GIL wait and hold per thread for CPython, on eBPF.
+ *
+ * main() only sequences the data flow:
+ *   target discovery (target, launch) -> symbol resolution (gil_sites)
+ *   -> probes -> collector -> model -> renderers (report_text, report_json)
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include "cli.h"
+#include "collector.h"
+#include "gil_sites.h"
+#include "launch.h"
+#include "model.h"
+#include "probes.h"
+#include "py_state.h"
+#include "report.h"
+#include "target.h"
+
+#define ERRLEN 1024
+
+struct session {
+	struct env env;
+	bool launch;
+	int fail;                /* exit status when giltrace fails */
+	struct launch *L;
+	struct py_target target;
+	bool have_target;
+	struct gil_sites sites;
+	struct gil_state gil0;   /* the GIL when tracing began */
+	bool have_gil0;
+	struct probes *probes;
+	struct collector *coll;
+	struct model model;
+	uint64_t t0;
+	int sfd, pidfd;
+	char err[ERRLEN];
+};
+
+static void say(const struct session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void say(const struct session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->env.quiet)
+		return;
+	va_start(ap, fmt);
+	fputs("giltrace: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static void fail_msg(const char *msg)
+{
+	fprintf(stderr, "%s\n", msg);
+}
+
+/* launch__find's callback: does @pid now map an interpreter? */
+struct match_ctx {
+	struct session *s;
+	int rc;
+};
+
+static bool match_interp(pid_t pid, void *ctx)
+{
+	struct match_ctx *mc = ctx;
+	struct session *s = mc->s;
+	int rc;
+
+	rc = target__open(pid, &s->target, s->err, sizeof(s->err));
+	if (rc == TARGET_ENOTPY || rc == TARGET_ENOPROC)
+		return false;
+	mc->rc = rc;
+	s->have_target = rc == 0;
+	return true; /* an interpreter, traceable or not (rc says) */
+}
+
+static int find_target(struct session *s)
+{
+	struct match_ctx mc = { s, 0 };
+	pid_t pid;
+	int rc;
+
+	if (!s->launch) {
+		rc = target__open(s->env.pid, &s->target, s->err, sizeof(s->err));
+		if (rc)
+			return rc;
+		s->have_target = true;
+		return 0;
+	}
+	s->L = launch__start(s->env.argv, s->err, sizeof(s->err));
+	if (!s->L) {
+		s->fail = errno == ENOENT ? 127 : 126;
+		return -errno;
+	}
+	pid = launch__find(s->L, match_interp, &mc);
+	if (pid < 0) {
+		if (!s->err[0])
+			snprintf(s->err, sizeof(s->err), "giltrace: following "
+				 "the command failed: %s", strerror((int)-pid));
+		return (int)pid;
+	}
+	if (pid == 0) {
+		/* The command ran to its end without a CPython interpreter. */
+		snprintf(s->err, sizeof(s->err), "giltrace: '%s' ran no CPython "
+			 "interpreter: nothing was traced", s->env.argv[0]);
+		return -ENOENT;
+	}
+	return mc.rc;
+}
+
+static int setup_probes(struct session *s)
+{
+	struct probes_opts po = {
+		.tgid = s->target.pid,
+		.max_threads = s->env.max_threads,
+		.verbose = s->env.verbose,
+	};
+	char gerr[ERRLEN];
+	int rc;
+
+	rc = gil_sites__find(s->target.img, &s->sites, s->err, sizeof(s->err));
+	if (rc)
+		return rc;
+	s->have_gil0 = py_state__read_gil(&s->target, &s->gil0, gerr,
+					  sizeof(gerr)) == 0;
+	if (!s->have_gil0 && s->env.verbose)
+		fprintf(stderr, "%s\n", gerr);
+
+	s->probes = probes__load(&po, s->err, sizeof(s->err));
+	if (!s->probes)
+		return -EINVAL;
+	rc = probes__attach(s->probes, &s->target, &s->sites, &s->model,
+			    s->err, sizeof(s->err));
+	if (rc)
+		return rc;
+	s->coll = collector__new(s->probes, &s->model);
+	if (!s->coll) {
+		snprintf(s->err, sizeof(s->err), "giltrace: out of memory");
+		return -ENOMEM;
+	}
+	/* Re-read the GIL right before going live: this is the state the
+	 * seeding below relies on. */
+	if (s->have_gil0)
+		py_state__read_gil(&s->target, &s->gil0, gerr, sizeof(gerr));
+	s->t0 = probes__start(s->probes);
+	s->model.t0_ns = s->t0;
+	return 0;
+}
+
+static void fill_model_target(struct session *s)
+{
+	struct model *m = &s->model;
+
+	m->pid = s->target.pid;
+	snprintf(m->exe, sizeof(m->exe), "%s", s->target.exe);
+	snprintf(m->library, sizeof(m->library), "%s",
+		 s->target.is_library ? s->target.interp : "");
+	snprintf(m->python_version, sizeof(m->python_version), "%s",
+		 s->target.version);
+	m->launch_mode = s->launch;
+	if (s->have_gil0)
+		m->switch_interval_ns = s->gil0.interval_us * 1000ULL;
+}
+
+static void print_probes(const struct session *s)
+{
+	for (size_t i = 0; i < s->model.nprobes; i++) {
+		const struct model_probe *p = &s->model.probes[i];
+
+		fprintf(stderr, "giltrace: probe %-9s %-10s %s%s%s at %s+0x%llx "
+			"(address 0x%llx)\n", p->kind, p->role, p->symbol,
+			p->inlined ? " inlined into " : "",
+			p->inlined ? p->caller : "", p->file,
+			(unsigned long long)p->offset,
+			(unsigned long long)p->address);
+	}
+}
+
+static bool use_color(const struct env *env, FILE *f)
+{
+	if (env->color >= 0)
+		return env->color;
+	return isatty(fileno(f)) && getenv("NO_COLOR") == NULL;
+}
+
+static void report_opts_init(const struct session *s, struct report_opts *o,
+			     FILE *f)
+{
+	memset(o, 0, sizeof(*o));
+	o->tids = s->env.tids;
+	o->ntids = s->env.ntids;
+	o->top = s->env.top;
+	o->hist = s->env.hist;
+	o->color = use_color(&s->env, f);
+}
+
+static FILE *report_stream(const struct session *s)
+{
+	return s->launch ? stderr : stdout;
+}
+
+/* A report of the interval since @prev; @prev becomes the current state. */
+static void interval_report(struct session *s, struct model *prev)
+{
+	struct model cur, diff;
+	struct report_opts o;
+	FILE *f = report_stream(s);
+
+	collector__snapshot(s->coll);
+	if (model__copy(&s->model, &cur))
+		return;
+	model__close(&cur, now_ns());
+	if (model__diff(&cur, prev, &diff) == 0) {
+		report_opts_init(s, &o, f);
+		o.interval = true;
+		report_text(f, &diff, &o);
+		fflush(f);
+		model__free(&diff);
+	}
+	model__free(prev);
+	*prev = cur;
+}
+
+enum stop_reason { STOP_SIGNAL, STOP_DURATION, STOP_EXIT };
+
+static enum stop_reason trace_loop(struct session *s)
+{
+	uint64_t deadline = 0, next_report = 0;
+	struct model prev;
+
+	model__init(&prev);
+	prev.t_end_ns = s->t0;
+	if (s->env.duration > 0)
+		deadline = s->t0 + (uint64_t)(s->env.duration * 1e9);
+	if (s->env.interval > 0)
+		next_report = s->t0 + (uint64_t)(s->env.interval * 1e9);
+
+	for (;;) {
+		struct pollfd fds[2] = {
+			{ .fd = s->sfd, .events = POLLIN },
+			{ .fd = s->pidfd, .events = POLLIN },
+		};
+		uint64_t now = now_ns(), wake = now + 100000000ULL;
+		int timeout;
+
+		if (deadline && deadline < wake)
+			wake = deadline;
+		if (next_report && next_report < wake)
+			wake = next_report;
+		timeout = wake > now ? (int)((wake - now + 999999) / 1000000) : 0;
+		poll(fds, s->pidfd >= 0 ? 2 : 1, timeout);
+		collector__consume(s->coll);
+
+		if (fds[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(s->sfd, &si, sizeof(si)) == sizeof(si) &&
+			    s->launch && si.ssi_signo == SIGTERM)
+				kill(launch__child(s->L), SIGTERM);
+			model__free(&prev);
+			return STOP_SIGNAL;
+		}
+		if (s->pidfd >= 0 && (fds[1].revents & (POLLIN | POLLHUP))) {
+			model__free(&prev);
+			return STOP_EXIT;
+		}
+		now = now_ns();
+		if (deadline && now >= deadline) {
+			model__free(&prev);
+			return STOP_DURATION;
+		}
+		if (next_report && now >= next_report) {
+			interval_report(s, &prev);
+			next_report += (uint64_t)(s->env.interval * 1e9);
+		}
+	}
+}
+
+static void finish_model(struct session *s, enum stop_reason why)
+{
+	uint64_t t_end = probes__stop(s->probes), last_exit;
+
+	collector__snapshot(s->coll);
+	if (s->have_gil0 && s->gil0.locked == 1 && s->gil0.holder_tid)
+		collector__seed_holder(s->coll, (uint32_t)s->gil0.holder_tid, s->t0);
+	if (why == STOP_EXIT) {
+		/* The traced time ends with the process, not when we noticed. */
+		last_exit = collector__last_exit_ns(s->coll);
+		if (last_exit > s->t0 && last_exit < t_end)
+			t_end = last_exit;
+		s->model.target_exited = true;
+	}
+	model__close(&s->model, t_end);
+	/* Detach before rendering: the target runs unprobed from here. */
+	collector__free(s->coll);
+	s->coll = NULL;
+	probes__destroy(s->probes);
+	s->probes = NULL;
+}
+
+static int write_outputs(struct session *s)
+{
+	struct report_opts o;
+	FILE *f = report_stream(s);
+	int rc = 0;
+
+	if (s->env.output) {
+		f = fopen(s->env.output, "w");
+		if (!f) {
+			fprintf(stderr, "giltrace: cannot write %s: %s\n",
+				s->env.output, strerror(errno));
+			return -errno;
+		}
+	}
+	if (!(s->env.json && !strcmp(s->env.json, "-") && !s->env.output)) {
+		report_opts_init(s, &o, f);
+		rc = report_text(f, &s->model, &o);
+	}
+	if (s->env.output && fclose(f))
+		rc = -errno;
+	if (s->env.json) {
+		FILE *j = strcmp(s->env.json, "-") ? fopen(s->env.json, "w") : stdout;
+
+		if (!j) {
+			fprintf(stderr, "giltrace: cannot write %s: %s\n",
+				s->env.json, strerror(errno));
+			return -errno;
+		}
+		report_opts_init(s, &o, j);
+		o.color = false;
+		rc = report_json(j, &s->model, &o) ?: rc;
+		if (j != stdout)
+			fclose(j);
+		else
+			fflush(j);
+	}
+	return rc;
+}
+
+static int setup_signals(struct session *s)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL))
+		return -errno;
+	s->sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	return s->sfd < 0 ? -errno : 0;
+}
+
+static void cleanup(struct session *s)
+{
+	collector__free(s->coll);
+	probes__destroy(s->probes);
+	gil_sites__free(&s->sites);
+	if (s->have_target)
+		target__close(&s->target);
+	model__free(&s->model);
+	if (s->pidfd >= 0)
+		close(s->pidfd);
+	if (s->sfd >= 0)
+		close(s->sfd);
+}
+
+int main(int argc, char **argv)
+{
+	static struct session S = { .sfd = -1, .pidfd = -1 };
+	struct session *s = &S;
+	enum stop_reason why;
+	int rc, status = 0;
+
+	rc = cli_parse(argc, argv, &s->env);
+	if (rc)
+		return rc;
+	s->launch = s->env.argv != NULL;
+	s->fail = s->launch ? 125 : 1;
+	model__init(&s->model);
+
+	if (probes__check_system(s->err, sizeof(s->err)))
+		goto fail;
+	rc = find_target(s);
+	if (rc)
+		goto fail;
+	/* Signals are blocked only now: the command must not inherit it. */
+	if (setup_signals(s)) {
+		snprintf(s->err, sizeof(s->err), "giltrace: signalfd: %s",
+			 strerror(errno));
+		goto fail;
+	}
+	s->pidfd = (int)syscall(SYS_pidfd_open, s->target.pid, 0);
+	if (s->pidfd < 0 && !s->launch) {
+		snprintf(s->err, sizeof(s->err), "giltrace: no process with PID %d",
+			 s->target.pid);
+		goto fail;
+	}
+	fill_model_target(s);
+	rc = setup_probes(s);
+	if (rc)
+		goto fail;
+	if (s->L)
+		launch__release(s->L);
+	if (s->env.verbose)
+		print_probes(s);
+	say(s, "tracing PID %d (Python %s, %zu probes); Ctrl-C to stop",
+	    s->target.pid, s->target.version, s->model.nprobes);
+
+	why = trace_loop(s);
+	finish_model(s, why);
+	if (s->L) {
+		status = launch__wait(s->L, true);
+		s->model.exit_status = status;
+	}
+	rc = write_outputs(s);
+	cleanup(s);
+	if (s->L) {
+		launch__free(s->L);
+		return status;
+	}
+	return rc ? 1 : 0;
+
+fail:
+	fail_msg(s->err[0] ? s->err : "giltrace: failed");
+	if (s->L) {
+		launch__kill(s->L);
+		launch__free(s->L);
+	}
+	cleanup(s);
+	return s->fail;
+}

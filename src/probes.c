@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: MIT
+/* probes.c - load the BPF object and attach it to the target's GIL sites. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include "probes.h"
+#include "gil_sites.h"
+#include "model.h"
+#include "target.h"
+#include "giltrace.skel.h"
+
+struct probes {
+	struct giltrace_bpf *skel;
+	struct bpf_link **links;
+	size_t nlinks;
+	bool verbose;
+};
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static bool verbose_libbpf;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+			va_list args)
+{
+	if (level == LIBBPF_DEBUG && !verbose_libbpf)
+		return 0;
+	if (level == LIBBPF_WARN && !verbose_libbpf)
+		return 0; /* failures are reported by giltrace in one line */
+	return vfprintf(stderr, fmt, args);
+}
+
+static bool has_caps(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2] = {};
+	const int need[] = { 38 /* CAP_PERFMON */, 39 /* CAP_BPF */ };
+
+	if (geteuid() == 0)
+		return true;
+	if (syscall(SYS_capget, &hdr, data))
+		return false;
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+		if (!(data[need[i] / 32].effective & (1u << (need[i] % 32))))
+			return false;
+	return true;
+}
+
+int probes__check_system(char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (!has_caps()) {
+		snprintf(err, errlen, "giltrace: needs root, or CAP_BPF and "
+			 "CAP_PERFMON, to load BPF programs: run it with sudo");
+		return -EPERM;
+	}
+	if (stat("/sys/kernel/btf/vmlinux", &st) || st.st_size == 0) {
+		snprintf(err, errlen, "giltrace: this kernel exposes no BTF "
+			 "(/sys/kernel/btf/vmlinux is missing): giltrace needs a "
+			 "kernel built with CONFIG_DEBUG_INFO_BTF=y");
+		return -ENOTSUP;
+	}
+	if (stat("/sys/bus/event_source/devices/uprobe", &st)) {
+		snprintf(err, errlen, "giltrace: this kernel has no uprobes "
+			 "(/sys/bus/event_source/devices/uprobe is missing): it "
+			 "needs CONFIG_UPROBE_EVENTS=y");
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+struct probes *probes__load(const struct probes_opts *o, char *err,
+			    size_t errlen)
+{
+	struct probes *p;
+	int e;
+
+	verbose_libbpf = o->verbose;
+	libbpf_set_print(libbpf_print);
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		snprintf(err, errlen, "giltrace: out of memory");
+		return NULL;
+	}
+	p->verbose = o->verbose;
+	p->skel = giltrace_bpf__open();
+	if (!p->skel) {
+		e = -errno;
+		snprintf(err, errlen, "giltrace: cannot open the BPF object: %s",
+			 strerror(-e));
+		goto fail;
+	}
+	p->skel->rodata->targ_tgid = (uint32_t)o->tgid;
+	bpf_map__set_max_entries(p->skel->maps.threads,
+				 o->max_threads ? o->max_threads : 16384);
+	if (o->ringbuf_bytes)
+		bpf_map__set_max_entries(p->skel->maps.events, o->ringbuf_bytes);
+	e = giltrace_bpf__load(p->skel);
+	if (e) {
+		snprintf(err, errlen, "giltrace: cannot load the BPF programs: "
+			 "%s (run with -v for the verifier's log)", strerror(-e));
+		goto fail;
+	}
+	return p;
+fail:
+	probes__destroy(p);
+	return NULL;
+}
+
+static int add_link(struct probes *p, struct bpf_link *l)
+{
+	struct bpf_link **v = realloc(p->links, (p->nlinks + 1) * sizeof(*v));
+
+	if (!v) {
+		bpf_link__destroy(l);
+		return -ENOMEM;
+	}
+	p->links = v;
+	p->links[p->nlinks++] = l;
+	return 0;
+}
+
+static int attach_one(struct probes *p, const struct py_target *t,
+		      const struct gil_site *s, struct bpf_program *prog,
+		      bool ret, const char *role, struct model *m, char *err,
+		      size_t errlen)
+{
+	struct model_probe mp = {};
+	struct bpf_link *l;
+	int e;
+
+	l = bpf_program__attach_uprobe(prog, ret, t->pid, t->interp_open,
+				       (size_t)s->offset);
+	if (!l) {
+		e = -errno;
+		if (e == -ESRCH || e == -ENOENT)
+			snprintf(err, errlen, "giltrace: PID %d exited while "
+				 "giltrace was attaching", t->pid);
+		else
+			snprintf(err, errlen, "giltrace: cannot attach a %s to "
+				 "%s at %s+0x%llx: %s", ret ? "uretprobe" : "uprobe",
+				 s->symbol, t->interp, (unsigned long long)s->offset,
+				 strerror(-e));
+		return e;
+	}
+	e = add_link(p, l);
+	if (e)
+		return e;
+	snprintf(mp.function, sizeof(mp.function), "%s", gil_func__name(s->func));
+	snprintf(mp.symbol, sizeof(mp.symbol), "%s", s->symbol);
+	snprintf(mp.file, sizeof(mp.file), "%s", t->interp);
+	mp.offset = s->offset;
+	mp.address = s->vaddr;
+	snprintf(mp.kind, sizeof(mp.kind), "%s", ret ? "uretprobe" : "uprobe");
+	snprintf(mp.role, sizeof(mp.role), "%s", role);
+	mp.inlined = s->inlined;
+	snprintf(mp.caller, sizeof(mp.caller), "%s", s->caller);
+	return model__add_probe(m, &mp);
+}
+
+int probes__attach(struct probes *p, const struct py_target *t,
+		   const struct gil_sites *s, struct model *m, char *err,
+		   size_t errlen)
+{
+	struct bpf_link *l;
+	int e;
+
+	/* The exit tracepoint first: no thread may leave unseen once the
+	 * uprobes are live. */
+	l = bpf_program__attach(p->skel->progs.thread_exit);
+	if (!l) {
+		e = -errno;
+		snprintf(err, errlen, "giltrace: cannot attach to the "
+			 "sched:sched_process_exit tracepoint: %s", strerror(-e));
+		return e;
+	}
+	if ((e = add_link(p, l)))
+		return e;
+
+	for (size_t i = 0; i < s->n; i++) {
+		const struct gil_site *site = &s->v[i];
+
+		if (site->func == GIL_TAKE) {
+			e = attach_one(p, t, site, p->skel->progs.take_enter,
+				       false, "wait_begin", m, err, errlen);
+			if (!e && !site->inlined)
+				e = attach_one(p, t, site, p->skel->progs.gil_held,
+					       true, "held", m, err, errlen);
+		} else {
+			e = attach_one(p, t, site, p->skel->progs.drop_enter,
+				       false, "hold_end", m, err, errlen);
+		}
+		if (e)
+			return e;
+	}
+	return 0;
+}
+
+uint64_t probes__start(struct probes *p)
+{
+	uint64_t t0 = now_ns();
+
+	p->skel->bss->t0_ns = t0;
+	__atomic_store_n(&p->skel->bss->ready, 1, __ATOMIC_SEQ_CST);
+	return t0;
+}
+
+uint64_t probes__stop(struct probes *p)
+{
+	uint64_t t = now_ns();
+
+	__atomic_store_n(&p->skel->bss->ready, 0, __ATOMIC_SEQ_CST);
+	return t;
+}
+
+struct giltrace_bpf *probes__skel(struct probes *p)
+{
+	return p->skel;
+}
+
+void probes__destroy(struct probes *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->nlinks; i++)
+		bpf_link__destroy(p->links[i]);
+	free(p->links);
+	giltrace_bpf__destroy(p->skel);
+	free(p);
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * report: renderers of the trace model. Each reads a closed struct model
+ * and writes one view; none changes the model.
+ */
+#ifndef GILTRACE_REPORT_H
+#define GILTRACE_REPORT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+struct model;
+
+struct report_opts {
+	const pid_t *tids;   /* only these threads (NULL: all) */
+	size_t ntids;
+	int top;             /* terminal: at most this many threads (default 20) */
+	bool hist;           /* terminal: log2 histograms per thread */
+	bool color;          /* terminal: ANSI colours (only when a tty) */
+	bool interval;       /* terminal: an interval report (header says so, idle threads skipped) */
+};
+
+/* Terminal report: summary, per-thread table, optional histograms,
+ * dropped-event warnings, one-line verdict. Returns 0 or -errno. */
+int report_text(FILE *out, const struct model *m, const struct report_opts *o);
+
+/* The verdict sentence, e.g. "GIL held 99% of the time; 4 threads spent
+ * 74% of their time waiting for it: threads give no parallel speed-up
+ * here". Writes at most @len bytes. */
+void report_verdict(const struct model *m, const struct report_opts *o,
+		    char *buf, size_t len);
+
+/* giltrace/1 JSON (docs/json.md). Returns 0 or -errno. */
+int report_json(FILE *out, const struct model *m, const struct report_opts *o);
+
+#endif
