@@ -30,6 +30,8 @@ struct elf_image *elf_image__open(const char *path, const char *root,
 void elf_image__close(struct elf_image *img);
 
 const char *elf_image__path(const struct elf_image *img);
+/* The @root given to elf_image__open ("" for this namespace). */
+const char *elf_image__root(const struct elf_image *img);
 /* Path of the separate debug file in use, or NULL. */
 const char *elf_image__debug_path(const struct elf_image *img);
 /* Lower-case hex build-id, or NULL if the file has none. */
