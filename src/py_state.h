@@ -9,6 +9,7 @@
 #ifndef GILTRACE_PY_STATE_H
 #define GILTRACE_PY_STATE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -29,5 +30,44 @@ struct gil_state {
  */
 int py_state__read_gil(struct py_target *t, struct gil_state *st,
 		       char *err, size_t errlen);
+
+/*
+ * Where the GIL and the thread ids live in one build, for py_state__layout
+ * (and tests). Addresses are link-time; offsets are in bytes.
+ */
+enum gil_where {
+	GIL_WHERE_STATICS = 1, /* 3.6: static variables gil_interval, gil_locked... */
+	GIL_WHERE_RUNTIME,     /* 3.7-3.11: _PyRuntime.ceval.gil */
+	GIL_WHERE_INTERP,      /* 3.12+: *_PyRuntime.interpreters.main->ceval.gil */
+};
+
+enum gil_layout_source {
+	GIL_LAYOUT_ANY = 0,         /* best available: debug offsets, DWARF, table */
+	GIL_LAYOUT_DEBUG_OFFSETS,   /* _Py_DebugOffsets, 3.13+ */
+	GIL_LAYOUT_DWARF,
+	GIL_LAYOUT_TABLE,           /* built-in x86-64 table, release builds */
+};
+
+struct gil_layout {
+	enum gil_where where;
+	const char *source;       /* "debug-offsets", "dwarf", "table" */
+	uint64_t runtime;         /* 3.7+: address of _PyRuntime */
+	uint64_t rt_gil;          /* 3.7-3.11: offsetof(_PyRuntimeState, ceval.gil) */
+	uint64_t rt_main_interp;  /* 3.12+: offsetof(_PyRuntimeState, interpreters.main) */
+	uint64_t interp_gil;      /* 3.12+: offsetof(PyInterpreterState, ceval.gil), a pointer */
+	/* 3.6: addresses of gil_interval, gil_last_holder, gil_locked, gil_switch_number */
+	uint64_t s_interval, s_last_holder, s_locked, s_switch_number;
+	/* 3.7+: members of struct _gil_runtime_state */
+	uint64_t g_interval, g_last_holder, g_locked, g_switch_number;
+	uint64_t ts_thread_id;        /* offsetof(PyThreadState, thread_id), 0 unknown */
+	uint64_t ts_native_thread_id; /* 3.11+: offsetof(PyThreadState, native_thread_id), 0 unknown */
+};
+
+/*
+ * The layout of @t's build from one source. Returns 0, -ENOENT when that
+ * source has nothing for this build, or -ENOTSUP when no source has.
+ */
+int py_state__layout(struct py_target *t, enum gil_layout_source src,
+		     struct gil_layout *l, char *err, size_t errlen);
 
 #endif
