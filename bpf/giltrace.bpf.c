@@ -82,12 +82,15 @@ static __always_inline struct gt_thread *thread_get(__u32 tid, __u64 now)
 
 static __always_inline void dist_add(struct gt_dist *d, __u64 ns)
 {
-	__u32 idx = gt_bucket(ns);
+	__u64 idx = gt_bucket(ns);
 
 	d->count++;
 	d->sum_ns += ns;
 	if (ns > d->max_ns)
 		d->max_ns = ns;
+	/* Keep the bound check the compiler would prove away: the verifier
+	 * cannot follow gt_bucket's arithmetic. */
+	asm volatile("" : "+r"(idx));
 	if (idx < GT_NBUCKETS)
 		d->buckets[idx]++;
 }
@@ -209,8 +212,10 @@ int drop_enter(struct pt_regs *ctx)
 	return 0;
 }
 
-SEC("tracepoint/sched/sched_process_exit")
-int thread_exit(void *ctx)
+/* A BTF-enabled raw tracepoint: attaching it needs no tracefs (which is
+ * often not mounted), unlike SEC("tracepoint/..."). */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(thread_exit, struct task_struct *task)
 {
 	__u64 id = bpf_get_current_pid_tgid(), now;
 	__u32 tid = (__u32)id;

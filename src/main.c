@@ -121,6 +121,25 @@ static int find_target(struct session *s)
 	return mc.rc;
 }
 
+/*
+ * The GIL's own state, when the interpreter has created it: a launched
+ * interpreter is stopped before Py_Initialize, and 3.6 creates its GIL only
+ * when a second thread starts.
+ */
+static bool read_gil(struct session *s, struct gil_state *st, char *err,
+		     size_t errlen)
+{
+	if (py_state__read_gil(&s->target, st, err, errlen))
+		return false;
+	if (st->locked < 0 || st->interval_us == 0) {
+		snprintf(err, errlen, "giltrace: the GIL is not created yet");
+		return false;
+	}
+	if (!s->model.switch_interval_ns)
+		s->model.switch_interval_ns = st->interval_us * 1000ULL;
+	return true;
+}
+
 static int setup_probes(struct session *s)
 {
 	struct probes_opts po = {
@@ -134,8 +153,7 @@ static int setup_probes(struct session *s)
 	rc = gil_sites__find(s->target.img, &s->sites, s->err, sizeof(s->err));
 	if (rc)
 		return rc;
-	s->have_gil0 = py_state__read_gil(&s->target, &s->gil0, gerr,
-					  sizeof(gerr)) == 0;
+	s->have_gil0 = read_gil(s, &s->gil0, gerr, sizeof(gerr));
 	if (!s->have_gil0 && s->env.verbose)
 		fprintf(stderr, "%s\n", gerr);
 
@@ -154,7 +172,7 @@ static int setup_probes(struct session *s)
 	/* Re-read the GIL right before going live: this is the state the
 	 * seeding below relies on. */
 	if (s->have_gil0)
-		py_state__read_gil(&s->target, &s->gil0, gerr, sizeof(gerr));
+		s->have_gil0 = read_gil(s, &s->gil0, gerr, sizeof(gerr));
 	s->t0 = probes__start(s->probes);
 	s->model.t0_ns = s->t0;
 	return 0;
@@ -171,8 +189,6 @@ static void fill_model_target(struct session *s)
 	snprintf(m->python_version, sizeof(m->python_version), "%s",
 		 s->target.version);
 	m->launch_mode = s->launch;
-	if (s->have_gil0)
-		m->switch_interval_ns = s->gil0.interval_us * 1000ULL;
 }
 
 static void print_probes(const struct session *s)
@@ -263,6 +279,12 @@ static enum stop_reason trace_loop(struct session *s)
 		timeout = wake > now ? (int)((wake - now + 999999) / 1000000) : 0;
 		poll(fds, s->pidfd >= 0 ? 2 : 1, timeout);
 		collector__consume(s->coll);
+		if (!s->model.switch_interval_ns) {
+			struct gil_state st;
+			char e[256];
+
+			read_gil(s, &st, e, sizeof(e));
+		}
 
 		if (fds[0].revents & POLLIN) {
 			struct signalfd_siginfo si;

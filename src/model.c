@@ -233,6 +233,8 @@ int model__diff(const struct model *cur, const struct model *prev,
 		t->k.acquisitions -= p->k.acquisitions;
 		t->k.waits_abandoned -= p->k.waits_abandoned;
 		t->k.waits_abandoned_ns -= p->k.waits_abandoned_ns;
+		t->k.waits_clipped -= p->k.waits_clipped;
+		t->k.inconsistent -= p->k.inconsistent;
 		/* Open intervals: only the part inside this interval counts. */
 		t->hold_ns = t->k.hold.sum_ns + t->open_hold_ns - p->open_hold_ns;
 		t->wait_ns = t->k.wait.sum_ns + t->open_wait_ns - p->open_wait_ns;

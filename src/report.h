@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 struct model;
+struct model_thread;
 
 struct report_opts {
 	const pid_t *tids;   /* only these threads (NULL: all) */
@@ -33,5 +34,15 @@ void report_verdict(const struct model *m, const struct report_opts *o,
 
 /* giltrace/1 JSON (docs/json.md). Returns 0 or -errno. */
 int report_json(FILE *out, const struct model *m, const struct report_opts *o);
+
+/* Shared by the renderers (report_text.c). */
+/* Threads of @m that @o->tids selects (@o may be NULL: all), busiest
+ * (hold + wait) first. *@out (free it) points into @m. Returns how many,
+ * or -ENOMEM. */
+ssize_t report__threads(const struct model *m, const struct report_opts *o,
+			const struct model_thread ***out);
+/* A thread's wait as a share (0..1) of the time it was there to be
+ * measured: the verdict's measure (docs/reading-the-report.md). */
+double report__wait_share(const struct model *m, const struct model_thread *t);
 
 #endif

@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: MIT
+/*
+ * report_json.c - the machine-readable result, schema "giltrace/1"
+ * (docs/json.md), built with jansson. --tid filters the threads; --top does
+ * not (every selected thread is written, busiest first).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <jansson.h>
+#include "model.h"
+#include "report.h"
+
+#ifndef GILTRACE_VERSION
+#define GILTRACE_VERSION "0.0.0"
+#endif
+
+/* Builder state: the first failure sticks, later calls do nothing. */
+struct jb {
+	int err;
+};
+
+/* Set @key of @obj to @v (a new reference, NULL on allocation failure).
+ * The reference is always consumed. */
+static void put(struct jb *b, json_t *obj, const char *key, json_t *v)
+{
+	if (b->err || !obj || !v) {
+		json_decref(v);
+		b->err = b->err ? b->err : -ENOMEM;
+		return;
+	}
+	/* json_object_set_new drops @v itself when it fails. */
+	if (json_object_set_new(obj, key, v))
+		b->err = -ENOMEM;
+}
+
+static void append(struct jb *b, json_t *arr, json_t *v)
+{
+	if (b->err || !arr || !v) {
+		json_decref(v);
+		b->err = b->err ? b->err : -ENOMEM;
+		return;
+	}
+	if (json_array_append_new(arr, v))
+		b->err = -ENOMEM;
+}
+
+/* ns figures are unsigned 64-bit; JSON integers here are int64. */
+static json_t *jint(uint64_t v)
+{
+	return json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v);
+}
+
+/* A string, or null when empty. */
+static json_t *jstr_or_null(const char *s)
+{
+	return s[0] ? json_string(s) : json_null();
+}
+
+/* json_string() refuses invalid UTF-8 (a comm can hold any bytes): fall
+ * back to a copy with the offending bytes replaced by '?'. */
+static json_t *jstr(const char *s)
+{
+	json_t *v = json_string(s);
+	char buf[PATH_MAX];
+	size_t i;
+
+	if (v)
+		return v;
+	for (i = 0; s[i] && i + 1 < sizeof(buf); i++)
+		buf[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+	buf[i] = '\0';
+	return json_string(buf);
+}
+
+static json_t *probe_json(struct jb *b, const struct model_probe *p)
+{
+	json_t *o = json_object();
+	char addr[24];
+
+	snprintf(addr, sizeof(addr), "0x%" PRIx64, p->address);
+	put(b, o, "function", jstr(p->function));
+	put(b, o, "symbol", jstr(p->symbol));
+	put(b, o, "file", jstr(p->file));
+	put(b, o, "offset", jint(p->offset));
+	put(b, o, "address", json_string(addr));
+	put(b, o, "kind", jstr(p->kind));
+	put(b, o, "inlined", json_boolean(p->inlined));
+	put(b, o, "caller", p->caller[0] ? jstr(p->caller) : json_null());
+	put(b, o, "role", jstr_or_null(p->role));
+	return o;
+}
+
+static json_t *target_json(struct jb *b, const struct model *m)
+{
+	json_t *o = json_object(), *probes = json_array();
+
+	put(b, o, "pid", json_integer(m->pid));
+	put(b, o, "exe", jstr(m->exe));
+	put(b, o, "python_version", jstr(m->python_version));
+	put(b, o, "library", m->library[0] ? jstr(m->library) : json_null());
+	for (size_t i = 0; i < m->nprobes; i++)
+		append(b, probes, probe_json(b, &m->probes[i]));
+	put(b, o, "probes", probes);
+	return o;
+}
+
+/* log2_hist: slot i counts [2^i, 2^(i+1)) ns; trailing empty slots cut. */
+static json_t *dist_json(struct jb *b, const struct gt_dist *d)
+{
+	json_t *o = json_object(), *h = json_array();
+	uint64_t slots[GT_LOG2_SLOTS];
+	int top = -1;
+
+	gt_dist_log2(d, slots);
+	for (int i = 0; i < GT_LOG2_SLOTS; i++)
+		if (slots[i])
+			top = i;
+	for (int i = 0; i <= top; i++)
+		append(b, h, jint(slots[i]));
+	put(b, o, "count", jint(d->count));
+	put(b, o, "sum_ns", jint(d->sum_ns));
+	put(b, o, "p50_ns", jint(gt_dist_quantile(d, 0.50)));
+	put(b, o, "p99_ns", jint(gt_dist_quantile(d, 0.99)));
+	put(b, o, "max_ns", jint(d->max_ns));
+	put(b, o, "log2_hist", h);
+	return o;
+}
+
+static json_t *thread_json(struct jb *b, const struct model *m,
+			   const struct model_thread *t)
+{
+	json_t *o = json_object();
+
+	put(b, o, "tid", jint(t->k.tid));
+	put(b, o, "name", jstr(t->name));
+	put(b, o, "hold_ns", jint(t->hold_ns));
+	put(b, o, "wait_ns", jint(t->wait_ns));
+	put(b, o, "acquisitions", jint(t->k.acquisitions));
+	put(b, o, "hold", dist_json(b, &t->k.hold));
+	put(b, o, "wait", dist_json(b, &t->k.wait));
+	put(b, o, "open_hold_ns", jint(t->open_hold_ns));
+	put(b, o, "open_wait_ns", jint(t->open_wait_ns));
+	put(b, o, "waits_abandoned", jint(t->k.waits_abandoned));
+	put(b, o, "waits_abandoned_ns", jint(t->k.waits_abandoned_ns));
+	put(b, o, "waits_clipped", jint(t->k.waits_clipped));
+	put(b, o, "inconsistent", jint(t->k.inconsistent));
+	put(b, o, "wait_share", json_real(report__wait_share(m, t)));
+	put(b, o, "exited", json_boolean(t->exited));
+	return o;
+}
+
+static json_t *gil_json(struct jb *b, const struct model *m)
+{
+	json_t *o = json_object();
+	uint64_t held = model__held_ns(m), interval = model__interval_ns(m);
+	double s = interval ? (double)held / (double)interval : 0.0;
+
+	put(b, o, "held_ns", jint(held));
+	put(b, o, "acquisitions", jint(m->acquisitions));
+	put(b, o, "holder_switches", jint(m->holder_switches));
+	put(b, o, "held_share", json_real(s > 1.0 ? 1.0 : s));
+	return o;
+}
+
+static json_t *build(struct jb *b, const struct model *m,
+		     const struct report_opts *o)
+{
+	const struct model_thread **v = NULL;
+	json_t *root = json_object(), *threads = json_array();
+	char verdict[512];
+	ssize_t n;
+
+	n = report__threads(m, o, &v);
+	if (n < 0) {
+		b->err = (int)n;
+		n = 0;
+	}
+	put(b, root, "schema", json_string("giltrace/1"));
+	put(b, root, "giltrace_version", json_string(GILTRACE_VERSION));
+	put(b, root, "mode", jstr(m->mode));
+	put(b, root, "target", target_json(b, m));
+	put(b, root, "interval_ns", jint(model__interval_ns(m)));
+	put(b, root, "switch_interval_ns", jint(m->switch_interval_ns));
+	put(b, root, "target_exited", json_boolean(m->target_exited));
+	put(b, root, "gil", gil_json(b, m));
+	for (ssize_t i = 0; i < n; i++)
+		append(b, threads, thread_json(b, m, v[i]));
+	put(b, root, "threads", threads);
+	put(b, root, "threads_total", jint(m->nthreads));
+	put(b, root, "dropped_events", jint(m->dropped_events));
+	put(b, root, "exits_deferred", jint(m->exits_deferred));
+	put(b, root, "exit_status", m->launch_mode ?
+	    json_integer(m->exit_status) : json_null());
+	report_verdict(m, o, verdict, sizeof(verdict));
+	put(b, root, "verdict", json_string(verdict));
+	free(v);
+	return root;
+}
+
+int report_json(FILE *out, const struct model *m, const struct report_opts *o)
+{
+	struct jb b = { 0 };
+	json_t *root;
+
+	if (!out || !m)
+		return -EINVAL;
+	root = build(&b, m, o);
+	if (!b.err && json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+					 JSON_REAL_PRECISION(6)))
+		b.err = -EIO;
+	json_decref(root);
+	if (b.err)
+		return b.err;
+	if (fputc('\n', out) == EOF || fflush(out) || ferror(out))
+		return -EIO;
+	return 0;
+}
