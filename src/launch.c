@@ -204,7 +204,25 @@ static bool basename_is_libpython(const char *path)
 	return strncmp(b ? b + 1 : path, "libpython", 9) == 0;
 }
 
-/* Whether descriptor @fd of @tid is a file named libpython*. */
+/*
+ * libpythonX.Y*.so*, the interpreter; not the stable-ABI forwarder
+ * libpython3.so, which a DT_NEEDED may name but which holds no interpreter
+ * (it only pulls in libpython3.Y).
+ */
+static bool basename_is_interp_lib(const char *path)
+{
+	const char *b = strrchr(path, '/');
+
+	b = b ? b + 1 : path;
+	if (strncmp(b, "libpython", 9) != 0)
+		return false;
+	b += 9;
+	while (*b >= '0' && *b <= '9')
+		b++;
+	return strncmp(b, ".so", 3) != 0;
+}
+
+/* Whether descriptor @fd of @tid is an interpreter libpython. */
 static bool fd_is_libpython(pid_t tid, int fd)
 {
 	char link[64], path[PATH_MAX];
@@ -217,7 +235,7 @@ static bool fd_is_libpython(pid_t tid, int fd)
 	if (n <= 0)
 		return false;
 	path[n] = '\0';
-	return basename_is_libpython(path);
+	return basename_is_interp_lib(path);
 }
 
 /*
@@ -366,7 +384,9 @@ struct launch *launch__start(char *const argv[], char *err, size_t errlen)
 		return NULL;
 	}
 	l = calloc(1, sizeof(*l));
-	if (!l || pipe2(go, O_CLOEXEC) || pipe2(ep, O_CLOEXEC)) {
+	/* The child's table entry exists before the fork (tid set later). */
+	if (!l || !task_add(l, 0) || pipe2(go, O_CLOEXEC) ||
+	    pipe2(ep, O_CLOEXEC)) {
 		e = errno;
 		goto fail;
 	}
@@ -393,6 +413,7 @@ struct launch *launch__start(char *const argv[], char *err, size_t errlen)
 		set_err(err, errlen, "cannot trace the command (ptrace: %s): "
 			"run giltrace as root or with CAP_SYS_PTRACE",
 			strerror(e));
+		free(l->tasks);
 		free(l);
 		errno = e;
 		return NULL;
@@ -410,16 +431,13 @@ struct launch *launch__start(char *const argv[], char *err, size_t errlen)
 		else
 			set_err(err, errlen, "%s: cannot run: %s",
 				argv[0], strerror(e));
+		free(l->tasks);
 		free(l);
 		errno = e;
 		return NULL;
 	}
 	l->child = pid;
-	if (!task_add(l, pid)) {
-		/* Out of memory: let the command run untraced. */
-		ptrace(PTRACE_INTERRUPT, pid, 0, 0);
-		l->released = true;
-	}
+	l->tasks[0].tid = pid;
 	return l;
 
 fail:
@@ -430,6 +448,8 @@ fail:
 		if (ep[i] >= 0)
 			close(ep[i]);
 	}
+	if (l)
+		free(l->tasks);
 	free(l);
 	errno = e;
 	return NULL;
@@ -743,8 +763,9 @@ int launch__release(struct launch *l)
 			*t = l->tasks[--l->ntasks];
 			continue;
 		}
-		if (!t->held)
-			ptrace(PTRACE_INTERRUPT, t->tid, 0, 0);
+		/* (a held one that failed to detach was killed: harmless) */
+		t->held = false;
+		ptrace(PTRACE_INTERRUPT, t->tid, 0, 0);
 		i++;
 	}
 	/* Detach each as it stops. Poll: a zombie leader never reports. */
@@ -780,6 +801,8 @@ pid_t launch__child(const struct launch *l)
 	return l ? l->child : 0;
 }
 
+/* Releases first if needed: waitpid on a traced child would eat its
+ * ptrace-stops. */
 int launch__wait(struct launch *l, bool block)
 {
 	if (!l)
