@@ -1,38 +1,51 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
  * giltrace.bpf.c - exact GIL wait and hold per thread, aggregated in the
- * kernel.
+ * kernel, optionally streamed as one record per GIL cycle.
  *
- * Three probe kinds share one per-thread state machine (enum gt_state):
- *   take_enter  take_gil entry                  -> WAITING (a wait begins)
- *   gil_held    take_gil return (or a point     -> HOLDING (wait ends, hold begins)
- *               after the GIL is taken)
- *   drop_enter  drop_gil entry, every copy and  -> RUNNING (hold ends)
- *               every inlined instance
- * plus sched_process_exit, which hands an exiting thread's figures to
- * userspace over the ring buffer and frees its slot.
+ * Probes share one per-thread state machine (enum gt_state):
+ *   take_enter  take_gil entry                     -> WAITING (a wait begins)
+ *   wait_wake   take_gil, right after the wait loop's timed wait returns
+ *               (the blocking path only)           -> remembers the time
+ *   gil_held    take_gil return (uretprobe), where no wake point is known
+ *                                                  -> HOLDING
+ *   drop_enter  drop_gil entry, every copy and every inlined instance
+ *                                                  -> RUNNING (hold ends)
+ *   thread_exit sched_process_exit: final figures to userspace
  *
- * Transitions the probes did not see are inferred from the fact that the
- * GIL is exclusive: a thread that releases the GIL without having been seen
+ * With a wake point, a cycle costs two probe hits when take_gil does not
+ * block: the acquisition is resolved at release. take_gil only leaves its
+ * wait loop right after a timed wait returns and finds the GIL free, so a
+ * thread that blocked took the GIL at its last wake; one that never
+ * blocked took it when it entered, or, if the GIL was released after that
+ * (it lost the race for the mutex but the holder let go before it
+ * checked), at that release. (Python/ceval_gil.h 3.6-3.11,
+ * Python/ceval_gil.c 3.12-3.13: take_gil's `while (locked) COND_TIMED_WAIT`.)
+ *
+ * Transitions the probes did not see are inferred from the GIL's
+ * exclusivity: a thread that releases the GIL without having been seen
  * taking it took it no earlier than the last release by anyone (or, when
  * nobody released since tracing began, held it at that moment). This covers
  * the thread holding the GIL at attach, threads waiting in take_gil at
- * attach (their uretprobe was never armed), and 3.9+'s take_gil, which on
- * finalization calls drop_gil and exits the thread without returning.
+ * attach, and 3.9+'s take_gil, which at finalization calls drop_gil and
+ * exits the thread without returning.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "giltrace.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 const volatile __u32 targ_tgid = 0;
+const volatile bool emit_cycles = false; /* the event stream is on */
 
 /* Set by userspace once every probe is attached (retsnoop's pattern):
  * nothing is recorded from a half-attached session. */
 volatile __u32 ready = 0;
 volatile __u64 t0_ns = 0; /* tracing began (CLOCK_MONOTONIC) */
+struct gt_gil_ref gil_ref = {};
 
 struct gt_globals g = {};
 static struct gt_thread zero_thread = {};
@@ -95,11 +108,14 @@ static __always_inline void dist_add(struct gt_dist *d, __u64 ns)
 		d->buckets[idx]++;
 }
 
-/* The thread has come to hold the GIL at @at. */
-static __always_inline void acquired(struct gt_thread *t, __u32 tid, __u64 at)
+/* The thread came to hold the GIL at @at, after waiting since @begin. */
+static __always_inline void acquired(struct gt_thread *t, __u32 tid,
+				     __u64 begin, __u64 at)
 {
 	__u32 last = g.last_holder_tid;
 
+	if (begin)
+		dist_add(&t->wait, at - begin);
 	t->state = GT_HOLDING;
 	t->since_ns = at;
 	t->acquisitions++;
@@ -107,6 +123,70 @@ static __always_inline void acquired(struct gt_thread *t, __u32 tid, __u64 at)
 	if (last && last != tid)
 		__sync_fetch_and_add(&g.holder_switches, 1);
 	g.last_holder_tid = tid;
+}
+
+/* Report records lost since the last report, once the buffer has room. */
+static __always_inline void flush_lost(void)
+{
+	struct gt_rec_lost *l;
+
+	if (!g.lost_pending)
+		return;
+	l = bpf_ringbuf_reserve(&events, sizeof(*l), 0);
+	if (!l)
+		return;
+	l->type = GT_REC_LOST;
+	l->pad = 0;
+	l->count = g.lost_pending;
+	l->first_ns = g.lost_first_ns;
+	l->last_ns = g.lost_last_ns;
+	g.lost_pending = 0;
+	bpf_ringbuf_submit(l, BPF_RB_NO_WAKEUP);
+}
+
+static __always_inline void emit_cycle(__u32 type, __u32 tid, __u64 begin,
+				       __u64 held, __u64 release, __u32 flags)
+{
+	struct gt_rec_cycle *r;
+
+	flush_lost();
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		__sync_fetch_and_add(&g.records_lost, 1);
+		if (!g.lost_pending)
+			g.lost_first_ns = release;
+		g.lost_last_ns = release;
+		g.lost_pending++;
+		return;
+	}
+	r->type = type;
+	r->tid = tid;
+	r->wait_begin_ns = begin;
+	r->held_ns = held;
+	r->release_ns = release;
+	r->cpu = bpf_get_smp_processor_id();
+	r->flags = flags;
+	/* No wake-up per record: the collector polls. A wake-up only when
+	 * the buffer is getting full, so that nothing is lost. */
+	bpf_ringbuf_submit(r, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >
+			      bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 2 ?
+			      BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
+static __always_inline __u64 tstate_arg(struct pt_regs *ctx, __u64 cookie)
+{
+	/* Read all three first: the verifier refuses a ctx pointer the
+	 * compiler would otherwise offset by a variable amount. */
+	__u64 a1 = PT_REGS_PARM1(ctx), a2 = PT_REGS_PARM2(ctx),
+	      a3 = PT_REGS_PARM3(ctx);
+
+	asm volatile("" : "+r"(a1), "+r"(a2), "+r"(a3));
+	switch (cookie & GT_COOKIE_TSTATE_ARG_MASK) {
+	case 1: return a1;
+	case 2: return a2;
+	case 3: return a3;
+	default: return 0;
+	}
 }
 
 SEC("uprobe")
@@ -128,11 +208,38 @@ int take_enter(struct pt_regs *ctx)
 	}
 	t->state = GT_WAITING;
 	t->since_ns = now;
+	t->wait_begin_ns = now;
+	t->woke_ns = 0;
+	t->cyc_flags = 0;
+	t->tstate = tstate_arg(ctx, bpf_get_attach_cookie(ctx));
 	return 0;
 }
 
-/* Attached as a uretprobe on take_gil, or as a uprobe at an instruction
- * inside take_gil that runs only once the GIL is held. */
+SEC("uprobe")
+int wait_wake(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid(), now;
+	struct gt_thread *t;
+
+	if (!ours(id))
+		return 0;
+	now = bpf_ktime_get_ns();
+	t = thread_get((__u32)id, now);
+	if (!t)
+		return 0;
+	if (t->state != GT_WAITING) {
+		/* Entered take_gil before tracing was ready. */
+		t->state = GT_WAITING;
+		t->since_ns = t0_ns;
+		t->wait_begin_ns = t0_ns;
+		t->cyc_flags = GT_CYC_CLIPPED;
+		t->waits_clipped++;
+	}
+	t->woke_ns = now;
+	return 0;
+}
+
+/* Attached as a uretprobe on take_gil where no wake point is known. */
 SEC("uprobe")
 int gil_held(struct pt_regs *ctx)
 {
@@ -148,7 +255,6 @@ int gil_held(struct pt_regs *ctx)
 		return 0;
 	switch (t->state) {
 	case GT_WAITING:
-		dist_add(&t->wait, now - t->since_ns);
 		break;
 	case GT_HOLDING:
 		t->inconsistent++;
@@ -156,18 +262,20 @@ int gil_held(struct pt_regs *ctx)
 	default:
 		/* Entered take_gil before tracing was ready: clipped wait. */
 		t->waits_clipped++;
-		dist_add(&t->wait, now > t0_ns ? now - t0_ns : 0);
+		t->cyc_flags = GT_CYC_CLIPPED;
+		t->since_ns = t0_ns;
+		t->wait_begin_ns = t0_ns;
 		break;
 	}
-	acquired(t, tid, now);
+	acquired(t, tid, t->since_ns, now);
 	return 0;
 }
 
 SEC("uprobe")
 int drop_enter(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid(), now, acq, last;
-	__u32 tid = (__u32)id;
+	__u64 id = bpf_get_current_pid_tgid(), now, acq, begin, last;
+	__u32 tid = (__u32)id, flags;
 	struct gt_thread *t;
 
 	if (!ours(id))
@@ -177,39 +285,75 @@ int drop_enter(struct pt_regs *ctx)
 	if (!t)
 		return 0;
 	last = g.last_release_ns;
+	flags = t->cyc_flags;
 	switch (t->state) {
 	case GT_HOLDING:
-		dist_add(&t->hold, now - t->since_ns);
+		/* Seen taking it (uretprobe). */
+		begin = t->wait_begin_ns;
+		acq = t->since_ns;
 		break;
 	case GT_WAITING:
-		/* Took the GIL inside take_gil and releases it before
-		 * returning (3.9+: the thread is told to exit). */
-		acq = last > t->since_ns ? last : t->since_ns;
-		dist_add(&t->wait, acq - t->since_ns);
-		acquired(t, tid, acq);
-		dist_add(&t->hold, now - acq);
+		begin = t->since_ns;
+		if (t->woke_ns)
+			acq = t->woke_ns;     /* blocked: its last wake */
+		else
+			acq = last > begin ? last : begin;
+		acquired(t, tid, begin, acq);
 		break;
 	default:
 		if (t->state == GT_RUNNING)
 			t->inconsistent++;
+		flags |= GT_CYC_INFERRED;
 		if (last > t0_ns) {
 			/* Waited in take_gil since before tracing began. */
+			begin = t0_ns;
 			acq = last;
 			t->waits_clipped++;
-			dist_add(&t->wait, acq - t0_ns);
+			flags |= GT_CYC_CLIPPED;
 		} else {
 			/* Held the GIL when tracing began. */
+			begin = 0;
 			acq = t0_ns;
+			flags |= GT_CYC_AT_START;
 		}
-		acquired(t, tid, acq);
-		dist_add(&t->hold, now > acq ? now - acq : 0);
+		acquired(t, tid, begin, acq);
 		break;
 	}
+	dist_add(&t->hold, now > acq ? now - acq : 0);
+	if (emit_cycles)
+		emit_cycle(GT_REC_CYCLE, tid, begin ? begin : acq, acq, now, flags);
 	t->state = GT_RUNNING;
 	t->since_ns = now;
+	t->wait_begin_ns = 0;
+	t->woke_ns = 0;
+	t->cyc_flags = 0;
 	g.last_release_ns = now;
 	g.last_holder_tid = tid;
 	return 0;
+}
+
+/* Whether the GIL is held by @tstate now, from the GIL's own fields:
+ * 1 yes, 0 no, -1 unknown. */
+static __always_inline int gil_held_by(__u64 tstate)
+{
+	__u64 p = gil_ref.base, holder = 0;
+	int locked = 0;
+
+	if (!tstate || (!gil_ref.base && !gil_ref.locked_off))
+		return -1;
+	for (int i = 0; i < 2; i++) {
+		if (i >= gil_ref.nderef)
+			break;
+		if (bpf_probe_read_user(&p, sizeof(p), (void *)p) || !p)
+			return -1;
+		p += gil_ref.off[i & 1];
+	}
+	if (bpf_probe_read_user(&locked, sizeof(locked),
+				(void *)(p + gil_ref.locked_off)) ||
+	    bpf_probe_read_user(&holder, sizeof(holder),
+				(void *)(p + gil_ref.holder_off)))
+		return -1;
+	return locked == 1 && holder == tstate;
 }
 
 /* A BTF-enabled raw tracepoint: attaching it needs no tracefs (which is
@@ -217,7 +361,7 @@ int drop_enter(struct pt_regs *ctx)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(thread_exit, struct task_struct *task)
 {
-	__u64 id = bpf_get_current_pid_tgid(), now;
+	__u64 id = bpf_get_current_pid_tgid(), now, acq;
 	__u32 tid = (__u32)id;
 	struct gt_rec_thread_exit *rec;
 	struct gt_thread *t;
@@ -229,24 +373,41 @@ int BPF_PROG(thread_exit, struct task_struct *task)
 		return 0;
 	now = bpf_ktime_get_ns();
 	if (t->state == GT_WAITING) {
-		t->waits_abandoned++;
-		t->waits_abandoned_ns += now - t->since_ns;
-	} else if (t->state == GT_HOLDING) {
+		/* Exiting inside take_gil (a daemon thread at interpreter
+		 * exit), or exiting with the GIL taken but not yet released
+		 * (the thread that ends the process): ask the GIL. */
+		if (gil_held_by(t->tstate) == 1) {
+			acq = t->woke_ns ? t->woke_ns : t->since_ns;
+			if (g.last_release_ns > acq && !t->woke_ns)
+				acq = g.last_release_ns;
+			acquired(t, tid, t->since_ns, acq);
+		} else {
+			t->waits_abandoned++;
+			t->waits_abandoned_ns += now - t->since_ns;
+			if (emit_cycles)
+				emit_cycle(GT_REC_ABANDONED, tid, t->since_ns, now,
+					   now, t->cyc_flags);
+		}
+	}
+	if (t->state == GT_HOLDING) {
 		dist_add(&t->hold, now - t->since_ns);
+		if (emit_cycles)
+			emit_cycle(GT_REC_CYCLE, tid, t->wait_begin_ns ?
+				   t->wait_begin_ns : t->since_ns, t->since_ns,
+				   now, t->cyc_flags);
 	}
 	t->exit_ns = now;
 	bpf_get_current_comm(t->comm, sizeof(t->comm));
 
+	t->state = GT_EXITED;
 	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
 	if (!rec) {
 		/* Keep the figures in the map; userspace drains GT_EXITED. */
-		t->state = GT_EXITED;
 		__sync_fetch_and_add(&g.exits_deferred, 1);
 		return 0;
 	}
 	rec->type = GT_REC_THREAD_EXIT;
 	rec->pad = 0;
-	t->state = GT_EXITED;
 	bpf_probe_read_kernel(&rec->thread, sizeof(rec->thread), t);
 	bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
 	bpf_map_delete_elem(&threads, &tid);

@@ -83,7 +83,12 @@ enum gt_state {
 struct gt_thread {
 	__u32 tid;
 	__u32 state;          /* enum gt_state */
-	__u64 since_ns;       /* when the current WAITING/HOLDING began */
+	__u64 since_ns;       /* when the current state began (WAITING: take_gil entry) */
+	__u64 wait_begin_ns;  /* take_gil entry of the cycle in progress */
+	__u64 woke_ns;        /* WAITING: last return from the wait loop's timed wait, 0 none */
+	__u64 tstate;         /* PyThreadState* passed to take_gil, 0 unknown */
+	__u32 cyc_flags;      /* GT_CYC_* of the cycle in progress */
+	__u32 pad0;
 	__u64 first_seen_ns;
 	__u64 acquisitions;   /* times this thread came to hold the GIL */
 	__u64 waits_abandoned;    /* waits ended by the thread's exit */
@@ -102,14 +107,64 @@ struct gt_globals {
 	__u64 acquisitions;
 	__u64 dropped_events;   /* transitions not recorded: per-thread map full */
 	__u64 exits_deferred;   /* exit records not sent (ring buffer full): left in the map for userspace */
+	__u64 records_lost;     /* event-stream records the ring buffer could not take */
+	__u64 lost_first_ns;    /* first loss not yet reported by a GT_REC_LOST */
+	__u64 lost_last_ns;
+	__u64 lost_pending;     /* losses not yet reported */
 	__u64 last_release_ns;  /* latest drop_gil entry by any thread */
 	__u32 last_holder_tid;
 	__u32 pad;
 };
 
-/* Typed records on the one ring buffer. */
+/* Typed records on the one ring buffer. Every record starts with a
+ * __u32 type. */
 enum gt_rec_type {
-	GT_REC_THREAD_EXIT = 1, /* payload: struct gt_thread, final figures */
+	GT_REC_THREAD_EXIT = 1, /* struct gt_rec_thread_exit: final figures */
+	GT_REC_CYCLE = 2,       /* struct gt_rec_cycle: one wait+hold, sent at release */
+	GT_REC_ABANDONED = 3,   /* struct gt_rec_cycle: a wait ended by the thread's exit */
+	GT_REC_LOST = 4,        /* struct gt_rec_lost: records the buffer could not take */
+};
+
+/* bpf_cookie of a take_gil entry probe: which argument (1-6) is the
+ * PyThreadState*; 0 = unknown. */
+#define GT_COOKIE_TSTATE_ARG_MASK 0x7
+
+/* struct gt_rec_cycle.flags */
+#define GT_CYC_CLIPPED  0x1 /* the wait began before tracing: wait_begin_ns = t0 */
+#define GT_CYC_INFERRED 0x2 /* acquisition inferred, not seen (see giltrace.bpf.c) */
+#define GT_CYC_AT_START 0x4 /* held when tracing began: no wait, held_ns = t0 */
+
+/* The GIL, for BPF (see struct gil_ref in src/py_state.h). */
+struct gt_gil_ref {
+	__u64 base;
+	__u64 nderef;
+	__u64 off[2];
+	__u64 locked_off, holder_off;
+};
+
+/*
+ * One GIL cycle of one thread: it entered take_gil at wait_begin_ns, held
+ * the GIL from held_ns, released it at release_ns (drop_gil entry). Sent
+ * once per cycle, at release, only when the event stream is on. For
+ * GT_REC_ABANDONED, held_ns = release_ns = the thread's exit.
+ */
+struct gt_rec_cycle {
+	__u32 type;
+	__u32 tid;
+	__u64 wait_begin_ns;
+	__u64 held_ns;
+	__u64 release_ns;
+	__u32 cpu;   /* CPU of the release */
+	__u32 flags; /* GT_CYC_* */
+};
+
+/* Records lost between first_ns and last_ns (ring buffer full). */
+struct gt_rec_lost {
+	__u32 type;
+	__u32 pad;
+	__u64 count;
+	__u64 first_ns;
+	__u64 last_ns;
 };
 
 struct gt_rec_thread_exit {

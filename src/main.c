@@ -148,6 +148,7 @@ static int setup_probes(struct session *s)
 		.verbose = s->env.verbose,
 	};
 	char gerr[ERRLEN];
+	struct gil_ref ref;
 	int rc;
 
 	rc = gil_sites__find(s->target.img, &s->sites, s->err, sizeof(s->err));
@@ -160,6 +161,10 @@ static int setup_probes(struct session *s)
 	s->probes = probes__load(&po, s->err, sizeof(s->err));
 	if (!s->probes)
 		return -EINVAL;
+	if (py_state__gil_ref(&s->target, &ref, gerr, sizeof(gerr)) == 0)
+		probes__set_gil(s->probes, &ref);
+	else if (s->env.verbose)
+		fprintf(stderr, "%s\n", gerr);
 	rc = probes__attach(s->probes, &s->target, &s->sites, &s->model,
 			    s->err, sizeof(s->err));
 	if (rc)

@@ -15,6 +15,7 @@
 #include "probes.h"
 #include "gil_sites.h"
 #include "model.h"
+#include "py_state.h"
 #include "target.h"
 #include "giltrace.skel.h"
 
@@ -136,17 +137,34 @@ static int add_link(struct probes *p, struct bpf_link *l)
 	return 0;
 }
 
+/*
+ * Which argument of this take_gil copy is the PyThreadState* (1-based):
+ * 3.8's take_gil(struct _ceval_runtime_state *, PyThreadState *) takes it
+ * second, its take_gil.constprop.0 clone first; 3.6-3.7 and 3.9-3.13 take
+ * it first (Python/ceval_gil.h 3.6-3.11, Python/ceval_gil.c 3.12-3.13).
+ */
+static uint64_t tstate_arg(const struct py_target *t, const struct gil_site *s)
+{
+	if (s->func != GIL_TAKE || s->inlined)
+		return 0;
+	if (t->major == 3 && t->minor == 8 && !strchr(s->symbol, '.'))
+		return 2;
+	return 1;
+}
+
 static int attach_one(struct probes *p, const struct py_target *t,
 		      const struct gil_site *s, struct bpf_program *prog,
 		      bool ret, const char *role, struct model *m, char *err,
 		      size_t errlen)
 {
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ret,
+		    .bpf_cookie = tstate_arg(t, s));
 	struct model_probe mp = {};
 	struct bpf_link *l;
 	int e;
 
-	l = bpf_program__attach_uprobe(prog, ret, t->pid, t->interp_open,
-				       (size_t)s->offset);
+	l = bpf_program__attach_uprobe_opts(prog, t->pid, t->interp_open,
+					    (size_t)s->offset, &uo);
 	if (!l) {
 		e = -errno;
 		if (e == -ESRCH || e == -ENOENT)
@@ -210,6 +228,18 @@ int probes__attach(struct probes *p, const struct py_target *t,
 			return e;
 	}
 	return 0;
+}
+
+void probes__set_gil(struct probes *p, const struct gil_ref *r)
+{
+	struct gt_gil_ref *g = &p->skel->bss->gil_ref;
+
+	g->base = r->base;
+	g->nderef = r->nderef;
+	g->off[0] = r->off[0];
+	g->off[1] = r->off[1];
+	g->locked_off = r->locked_off;
+	g->holder_off = r->holder_off;
 }
 
 uint64_t probes__start(struct probes *p)

@@ -46,6 +46,11 @@ int probes__attach(struct probes *p, const struct py_target *t,
 		   const struct gil_sites *s, struct model *m, char *err,
 		   size_t errlen);
 
+struct gil_ref;
+/* Tell the BPF programs where the GIL's fields are (to tell, when a thread
+ * exits, whether it held the GIL). Optional. */
+void probes__set_gil(struct probes *p, const struct gil_ref *r);
+
 /* Make tracing live: record t0 and set the ready flag. Returns t0 (ns,
  * CLOCK_MONOTONIC). */
 uint64_t probes__start(struct probes *p);

@@ -701,3 +701,38 @@ int py_state__read_gil(struct py_target *t, struct gil_state *st,
 		st->holder_tid = holder_tid(t, &l, st->last_holder);
 	return 0;
 }
+
+int py_state__gil_ref(struct py_target *t, struct gil_ref *r, char *err,
+		      size_t errlen)
+{
+	struct gil_layout l;
+	uint64_t b = t->load_bias;
+	int e;
+
+	memset(r, 0, sizeof(*r));
+	e = cached_layout(t, &l, err, errlen);
+	if (e)
+		return e;
+	switch (l.where) {
+	case GIL_WHERE_STATICS: /* 3.6: separate static variables */
+		r->locked_off = l.s_locked + b;
+		r->holder_off = l.s_last_holder + b;
+		break;
+	case GIL_WHERE_RUNTIME: /* 3.7-3.11: _PyRuntime.ceval.gil */
+		r->base = l.runtime + b + l.rt_gil;
+		r->locked_off = l.g_locked;
+		r->holder_off = l.g_last_holder;
+		break;
+	case GIL_WHERE_INTERP: /* 3.12+: main interpreter -> ceval.gil */
+		r->base = l.runtime + b + l.rt_main_interp;
+		r->nderef = 2;
+		r->off[0] = l.interp_gil;
+		r->off[1] = 0;
+		r->locked_off = l.g_locked;
+		r->holder_off = l.g_last_holder;
+		break;
+	}
+	r->ts_native_tid_off = l.ts_native_thread_id;
+	r->ts_thread_id_off = l.ts_thread_id;
+	return 0;
+}

@@ -70,4 +70,24 @@ struct gil_layout {
 int py_state__layout(struct py_target *t, enum gil_layout_source src,
 		     struct gil_layout *l, char *err, size_t errlen);
 
+/*
+ * How BPF finds the GIL's `locked` and `last_holder` fields at run time,
+ * without a syscall: start at runtime address @base, then @nderef times
+ * p = *(u64 *)p + off[i]; the fields are at p + locked_off and
+ * p + holder_off. 3.6's separate statics: base 0, nderef 0, the offsets
+ * are their absolute runtime addresses. Valid from the exec on, before the
+ * interpreter has initialised (the pointers are then NULL).
+ */
+struct gil_ref {
+	uint64_t base;
+	uint32_t nderef;
+	uint64_t off[2];
+	uint64_t locked_off, holder_off;
+	uint64_t ts_native_tid_off; /* 3.11+: PyThreadState.native_thread_id, else 0 */
+	uint64_t ts_thread_id_off;  /* PyThreadState.thread_id (pthread_t), 0 unknown */
+};
+
+int py_state__gil_ref(struct py_target *t, struct gil_ref *r, char *err,
+		      size_t errlen);
+
 #endif
