@@ -12,6 +12,7 @@
 
 struct model;
 struct model_thread;
+struct timeline;
 
 struct report_opts {
 	const pid_t *tids;   /* only these threads (NULL: all) */
@@ -20,6 +21,7 @@ struct report_opts {
 	bool hist;           /* terminal: log2 histograms per thread */
 	bool color;          /* terminal: ANSI colours (only when a tty) */
 	bool interval;       /* terminal: an interval report (header says so, idle threads skipped) */
+	const struct timeline *tl; /* event-level model when the stream was on (JSON: blocked_by) */
 };
 
 /* Terminal report: summary, per-thread table, optional histograms,
@@ -44,5 +46,24 @@ ssize_t report__threads(const struct model *m, const struct report_opts *o,
 /* A thread's wait as a share (0..1) of the time it was there to be
  * measured: the verdict's measure (docs/reading-the-report.md). */
 double report__wait_share(const struct model *m, const struct model_thread *t);
+
+/*
+ * Terminal timeline: one lane per thread (TID and name), @width columns
+ * (80 when not a tty), each cell showing hold / wait / running without the
+ * GIL for its time bucket; legend and time axis; colour only if o->color.
+ */
+int report_timeline(FILE *out, const struct model *m,
+		    const struct timeline *tl, const struct report_opts *o,
+		    int width);
+
+/* Perfetto / Chrome Trace Event Format JSON (docs/views.md). */
+int report_perfetto(FILE *out, const struct model *m,
+		    const struct timeline *tl);
+
+/* Self-contained HTML report. @assets: directory of the bundled npm
+ * assets (NULL: the built-in default). Returns 0, or a negative errno with
+ * a one-line reason (e.g. which assets to install) in @err. */
+int report_html(FILE *out, const struct model *m, const struct timeline *tl,
+		const char *assets, char *err, size_t errlen);
 
 #endif
