@@ -16,6 +16,8 @@ static const char doc[] =
 "\n"
 "USAGE: giltrace [OPTIONS] -p PID\n"
 "       giltrace [OPTIONS] -- COMMAND [ARGS...]\n"
+"       giltrace record [-o trace.gil] [OPTIONS] (-p PID | -- COMMAND...)\n"
+"       giltrace report trace.gil [OPTIONS]\n"
 "\n"
 "EXAMPLES:\n"
 "    giltrace -p 1234                 # trace PID 1234 until Ctrl-C, then report\n"
@@ -25,6 +27,11 @@ static const char doc[] =
 "    giltrace --json out.json -- python3 bench.py   # results for a harness\n"
 "    giltrace -p 1234 --json - -q     # JSON on stdout, nothing else\n"
 "    giltrace --hist --top 5 -p 1234  # latency histograms of the 5 busiest threads\n"
+"    giltrace --timeline -- python3 app.py      # how the GIL serializes threads\n"
+"    giltrace -p 1234 -d 5 --html gil.html      # one self-contained HTML report\n"
+"    giltrace -p 1234 -d 5 --perfetto gil.json  # open in ui.perfetto.dev\n"
+"    giltrace record -o app.gil -- python3 app.py   # record now...\n"
+"    giltrace report app.gil --timeline --html app.html  # ...render later, no root\n"
 "\n"
 "In launch mode the command's output passes through untouched, the report goes\n"
 "to stderr, and giltrace exits with the command's status (125: giltrace failed,\n"
@@ -38,6 +45,9 @@ static const char doc[] =
 #define OPT_HIST 4
 #define OPT_MAX_THREADS 5
 #define OPT_COLOR 6
+#define OPT_TIMELINE 7
+#define OPT_PERFETTO 8
+#define OPT_HTML 9
 
 static const struct argp_option opts[] = {
 	{ 0, 0, 0, 0, "Target:", 1 },
@@ -47,12 +57,17 @@ static const struct argp_option opts[] = {
 	  "keep waiting for the command)", 2 },
 	{ "interval", 'i', "SECONDS", 0, "Also print a report every SECONDS", 2 },
 	{ 0, 0, 0, 0, "Output:", 3 },
-	{ "output", 'o', "FILE", 0, "Write the report to FILE", 3 },
+	{ "output", 'o', "FILE", 0, "Write the report to FILE (record: the trace "
+	  "file, default trace.gil)", 3 },
 	{ "json", OPT_JSON, "FILE", 0, "Write giltrace/1 JSON to FILE ('-': stdout, "
 	  "not in launch mode)", 3 },
 	{ "tid", OPT_TID, "TID,...", 0, "Only these threads in the report and JSON", 3 },
 	{ "top", OPT_TOP, "N", 0, "Show the N busiest threads (default 20, 0: all)", 3 },
 	{ "hist", OPT_HIST, 0, 0, "Print log2 histograms of wait and hold per thread", 3 },
+	{ "timeline", OPT_TIMELINE, 0, 0, "Print a timeline of the GIL per thread", 3 },
+	{ "perfetto", OPT_PERFETTO, "FILE", 0, "Write a Perfetto/Chrome trace (JSON) "
+	  "to FILE", 3 },
+	{ "html", OPT_HTML, "FILE", 0, "Write a self-contained HTML report to FILE", 3 },
 	{ "color", OPT_COLOR, "WHEN", 0, "Colour: auto (default, on a tty), always, never", 3 },
 	{ "quiet", 'q', 0, 0, "No progress lines on stderr", 3 },
 	{ 0, 0, 0, 0, "Advanced:", 4 },
@@ -136,7 +151,10 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			argp_error(state, "the interval must be a positive number of seconds");
 		break;
 	case 'o':
-		env->output = arg;
+		if (env->cmd == CMD_RECORD)
+			env->trace_file = arg;
+		else
+			env->output = arg;
 		break;
 	case OPT_JSON:
 		env->json = arg;
@@ -152,6 +170,15 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_HIST:
 		env->hist = true;
+		break;
+	case OPT_TIMELINE:
+		env->timeline = true;
+		break;
+	case OPT_PERFETTO:
+		env->perfetto = arg;
+		break;
+	case OPT_HTML:
+		env->html = arg;
 		break;
 	case OPT_COLOR:
 		if (!strcmp(arg, "auto"))
@@ -181,10 +208,23 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			state->next = state->argc;
 			break;
 		}
+		if (env->cmd == CMD_REPORT && !env->trace_file) {
+			env->trace_file = arg;
+			break;
+		}
 		argp_error(state, "unexpected argument '%s' (a command to run "
 			   "goes after --)", arg);
 		break;
 	case ARGP_KEY_END:
+		if (env->cmd == CMD_REPORT) {
+			if (!env->trace_file)
+				argp_error(state, "report needs a trace file: "
+					   "giltrace report trace.gil");
+			if (env->pid || env->argv)
+				argp_error(state, "report reads a trace file; it "
+					   "takes no -p or command");
+			break;
+		}
 		if (!env->pid && !env->argv)
 			argp_error(state, "give a PID with -p, or a command after --");
 		if (env->pid && env->argv)
@@ -204,6 +244,18 @@ int cli_parse(int argc, char **argv, struct env *env)
 	static const struct argp argp = { opts, parse_arg, NULL, doc };
 
 	memset(env, 0, sizeof(*env));
+	if (argc > 1 && !strcmp(argv[1], "record")) {
+		env->cmd = CMD_RECORD;
+		env->trace_file = "trace.gil";
+	} else if (argc > 1 && !strcmp(argv[1], "report")) {
+		env->cmd = CMD_REPORT;
+	}
+	if (env->cmd != CMD_TRACE) {
+		/* argp sees the subcommand as the program name. */
+		argv[1] = argv[0];
+		argc--;
+		argv++;
+	}
 	env->top = 20;
 	env->color = -1;
 	env->max_threads = 16384;

@@ -7,7 +7,18 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+enum command {
+	CMD_TRACE = 0,  /* giltrace [OPTIONS] (-p PID | -- CMD): trace and report */
+	CMD_RECORD,     /* giltrace record: trace into a file */
+	CMD_REPORT,     /* giltrace report FILE: render a recorded trace */
+};
+
 struct env {
+	enum command cmd;
+	const char *trace_file; /* record: -o (default trace.gil); report: FILE */
+	bool timeline;          /* --timeline */
+	const char *perfetto;   /* --perfetto FILE */
+	const char *html;       /* --html FILE */
 	pid_t pid;              /* -p */
 	char **argv;            /* launch mode: the command after -- */
 	double duration;        /* -d, seconds; 0 = until Ctrl-C / exit */

@@ -9,6 +9,7 @@
 #include "collector.h"
 #include "model.h"
 #include "probes.h"
+#include "trace_file.h"
 #include "giltrace.skel.h"
 
 struct collector {
@@ -17,6 +18,8 @@ struct collector {
 	struct ring_buffer *rb;
 	struct gt_thread *buf; /* one map value, too large for the stack */
 	uint64_t last_exit_ns;
+	struct trace_writer *w;
+	uint64_t records, write_errors;
 };
 
 static void put_exited(struct collector *c, const struct gt_thread *k)
@@ -37,6 +40,13 @@ static int on_record(void *ctx, void *data, size_t size)
 	case GT_REC_THREAD_EXIT:
 		if (size >= sizeof(*r))
 			put_exited(c, &r->thread);
+		break;
+	case GT_REC_CYCLE:
+	case GT_REC_ABANDONED:
+	case GT_REC_LOST:
+		c->records++;
+		if (c->w && trace_writer__record(c->w, data, size))
+			c->write_errors++;
 		break;
 	default:
 		break;
@@ -126,6 +136,21 @@ int collector__snapshot(struct collector *c)
 		refresh_name(c, t);
 	}
 	return 0;
+}
+
+void collector__set_writer(struct collector *c, struct trace_writer *w)
+{
+	c->w = w;
+}
+
+uint64_t collector__write_errors(const struct collector *c)
+{
+	return c->write_errors;
+}
+
+uint64_t collector__records(const struct collector *c)
+{
+	return c->records;
 }
 
 uint64_t collector__last_exit_ns(const struct collector *c)

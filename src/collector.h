@@ -29,6 +29,14 @@ int collector__consume(struct collector *c);
  */
 int collector__snapshot(struct collector *c);
 
+struct trace_writer;
+/* Also append every event-stream record (cycles, abandoned waits, losses)
+ * to @w. Write errors are counted in collector__write_errors. */
+void collector__set_writer(struct collector *c, struct trace_writer *w);
+uint64_t collector__write_errors(const struct collector *c);
+/* Event-stream records received. */
+uint64_t collector__records(const struct collector *c);
+
 /* Latest thread-exit time seen (0 if none). */
 uint64_t collector__last_exit_ns(const struct collector *c);
 

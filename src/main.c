@@ -7,6 +7,7 @@
  *   -> probes -> collector -> model -> renderers (report_text, report_json)
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include "cli.h"
@@ -25,8 +27,10 @@
 #include "py_state.h"
 #include "report.h"
 #include "target.h"
+#include "timeline.h"
+#include "trace_file.h"
 
-#define ERRLEN 1024
+#define ERRLEN (PATH_MAX + 512)
 
 struct session {
 	struct env env;
@@ -41,6 +45,10 @@ struct session {
 	struct probes *probes;
 	struct collector *coll;
 	struct model model;
+	struct trace_writer *writer; /* the event stream, when on */
+	char trace_path[PATH_MAX];
+	bool trace_tmp;              /* direct views: a temporary trace file */
+	uint64_t records, write_errors;
 	uint64_t t0;
 	int sfd, pidfd;
 	char err[ERRLEN];
@@ -140,12 +148,45 @@ static bool read_gil(struct session *s, struct gil_state *st, char *err,
 	return true;
 }
 
+/* Views that show time need the event stream, recorded to a file. */
+static bool wants_stream(const struct env *env)
+{
+	return env->cmd == CMD_RECORD || env->timeline || env->perfetto ||
+	       env->html;
+}
+
+static int open_writer(struct session *s)
+{
+	if (s->env.cmd == CMD_RECORD) {
+		snprintf(s->trace_path, sizeof(s->trace_path), "%s",
+			 s->env.trace_file);
+	} else {
+		const char *dir = getenv("TMPDIR");
+		int fd;
+
+		snprintf(s->trace_path, sizeof(s->trace_path),
+			 "%s/giltrace-XXXXXX", dir && *dir ? dir : "/tmp");
+		fd = mkstemp(s->trace_path);
+		if (fd < 0) {
+			snprintf(s->err, sizeof(s->err), "giltrace: cannot create "
+				 "a temporary trace file in %s: %s (set TMPDIR)",
+				 dir && *dir ? dir : "/tmp", strerror(errno));
+			return -errno;
+		}
+		close(fd);
+		s->trace_tmp = true;
+	}
+	s->writer = trace_writer__open(s->trace_path, s->err, sizeof(s->err));
+	return s->writer ? 0 : -EIO;
+}
+
 static int setup_probes(struct session *s)
 {
 	struct probes_opts po = {
 		.tgid = s->target.pid,
 		.max_threads = s->env.max_threads,
 		.verbose = s->env.verbose,
+		.emit_cycles = wants_stream(&s->env),
 	};
 	char gerr[ERRLEN];
 	struct gil_ref ref;
@@ -173,6 +214,12 @@ static int setup_probes(struct session *s)
 	if (!s->coll) {
 		snprintf(s->err, sizeof(s->err), "giltrace: out of memory");
 		return -ENOMEM;
+	}
+	if (wants_stream(&s->env)) {
+		rc = open_writer(s);
+		if (rc)
+			return rc;
+		collector__set_writer(s->coll, s->writer);
 	}
 	/* Re-read the GIL right before going live: this is the state the
 	 * seeding below relies on. */
@@ -331,6 +378,8 @@ static void finish_model(struct session *s, enum stop_reason why)
 		s->model.target_exited = true;
 	}
 	model__close(&s->model, t_end);
+	s->records = collector__records(s->coll);
+	s->write_errors = collector__write_errors(s->coll);
 	/* Detach before rendering: the target runs unprobed from here. */
 	collector__free(s->coll);
 	s->coll = NULL;
@@ -338,7 +387,59 @@ static void finish_model(struct session *s, enum stop_reason why)
 	s->probes = NULL;
 }
 
-static int write_outputs(struct session *s)
+static int write_views(struct session *s, const struct model *m,
+		       const struct timeline *tl)
+{
+	struct report_opts o;
+	FILE *f;
+	int rc = 0;
+
+	if (s->env.timeline) {
+		struct winsize ws;
+		int width = 80;
+
+		f = report_stream(s);
+		if (isatty(fileno(f)) && !ioctl(fileno(f), TIOCGWINSZ, &ws) &&
+		    ws.ws_col >= 40)
+			width = ws.ws_col;
+		report_opts_init(s, &o, f);
+		o.tl = tl;
+		rc = report_timeline(f, m, tl, &o, width) ?: rc;
+	}
+	if (s->env.perfetto) {
+		f = fopen(s->env.perfetto, "w");
+		if (!f) {
+			fprintf(stderr, "giltrace: cannot write %s: %s\n",
+				s->env.perfetto, strerror(errno));
+			return -errno;
+		}
+		rc = report_perfetto(f, m, tl) ?: rc;
+		if (fclose(f))
+			rc = -errno;
+	}
+	if (s->env.html) {
+		char err[ERRLEN] = "";
+
+		f = fopen(s->env.html, "w");
+		if (!f) {
+			fprintf(stderr, "giltrace: cannot write %s: %s\n",
+				s->env.html, strerror(errno));
+			return -errno;
+		}
+		if (report_html(f, m, tl, getenv("GILTRACE_ASSETS"), err,
+				sizeof(err))) {
+			fprintf(stderr, "%s\n", err[0] ? err :
+				"giltrace: cannot write the HTML report");
+			rc = -EIO;
+		}
+		if (fclose(f))
+			rc = -errno;
+	}
+	return rc;
+}
+
+static int write_outputs(struct session *s, const struct model *m,
+			 const struct timeline *tl)
 {
 	struct report_opts o;
 	FILE *f = report_stream(s);
@@ -354,7 +455,8 @@ static int write_outputs(struct session *s)
 	}
 	if (!(s->env.json && !strcmp(s->env.json, "-") && !s->env.output)) {
 		report_opts_init(s, &o, f);
-		rc = report_text(f, &s->model, &o);
+		o.tl = tl;
+		rc = report_text(f, m, &o);
 	}
 	if (s->env.output && fclose(f))
 		rc = -errno;
@@ -368,13 +470,65 @@ static int write_outputs(struct session *s)
 		}
 		report_opts_init(s, &o, j);
 		o.color = false;
-		rc = report_json(j, &s->model, &o) ?: rc;
+		o.tl = tl;
+		rc = report_json(j, m, &o) ?: rc;
 		if (j != stdout)
 			fclose(j);
 		else
 			fflush(j);
 	}
+	return write_views(s, m, tl) ?: rc;
+}
+
+/*
+ * Render a trace file: `giltrace report`, and the direct form of the views
+ * (which records to a temporary file first: one code path).
+ */
+static int render_trace_file(struct session *s, const char *path)
+{
+	struct trace_reader *r;
+	struct timeline tl = {};
+	struct model m;
+	int rc;
+
+	model__init(&m);
+	r = trace_reader__open(path, s->err, sizeof(s->err));
+	if (!r)
+		return -EINVAL;
+	rc = trace_reader__model(r, &m, s->err, sizeof(s->err));
+	if (!rc)
+		rc = timeline__build(&tl, r, &m, 0, s->err, sizeof(s->err));
+	trace_reader__close(r);
+	if (!rc) {
+		/* What the recording session knew and the file does not. */
+		if (s->L)
+			m.exit_status = s->model.exit_status;
+		rc = write_outputs(s, &m, &tl);
+		if (rc)
+			s->err[0] = '\0'; /* already said */
+	}
+	timeline__free(&tl);
+	model__free(&m);
 	return rc;
+}
+
+static int finish_stream(struct session *s)
+{
+	int rc;
+
+	if (!s->writer)
+		return 0;
+	rc = trace_writer__finish(s->writer, &s->model, s->err, sizeof(s->err));
+	s->writer = NULL;
+	if (rc)
+		return rc;
+	if (s->write_errors) {
+		snprintf(s->err, sizeof(s->err), "giltrace: %llu records could "
+			 "not be written to %s", (unsigned long long)s->write_errors,
+			 s->trace_path);
+		return -EIO;
+	}
+	return 0;
 }
 
 static int setup_signals(struct session *s)
@@ -393,6 +547,12 @@ static int setup_signals(struct session *s)
 
 static void cleanup(struct session *s)
 {
+	if (s->writer)
+		trace_writer__abort(s->writer);
+	s->writer = NULL;
+	if (s->trace_tmp)
+		unlink(s->trace_path);
+	s->trace_tmp = false;
 	collector__free(s->coll);
 	probes__destroy(s->probes);
 	gil_sites__free(&s->sites);
@@ -419,6 +579,14 @@ int main(int argc, char **argv)
 	s->fail = s->launch ? 125 : 1;
 	model__init(&s->model);
 
+	if (s->env.cmd == CMD_REPORT) {
+		/* Offline: no privileges, no target. */
+		rc = render_trace_file(s, s->env.trace_file);
+		if (rc)
+			goto fail;
+		cleanup(s);
+		return 0;
+	}
 	if (probes__check_system(s->err, sizeof(s->err)))
 		goto fail;
 	rc = find_target(s);
@@ -453,7 +621,20 @@ int main(int argc, char **argv)
 		status = launch__wait(s->L, true);
 		s->model.exit_status = status;
 	}
-	rc = write_outputs(s);
+	rc = finish_stream(s);
+	if (rc) {
+		fail_msg(s->err);
+	} else if (s->env.cmd == CMD_RECORD) {
+		say(s, "wrote %s (%llu GIL cycles); render it with: giltrace "
+		    "report %s", s->trace_path, (unsigned long long)s->records,
+		    s->trace_path);
+	} else if (s->trace_tmp) {
+		rc = render_trace_file(s, s->trace_path);
+		if (rc && s->err[0])
+			fail_msg(s->err);
+	} else {
+		rc = write_outputs(s, &s->model, NULL);
+	}
 	cleanup(s);
 	if (s->L) {
 		launch__free(s->L);

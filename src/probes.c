@@ -108,6 +108,7 @@ struct probes *probes__load(const struct probes_opts *o, char *err,
 		goto fail;
 	}
 	p->skel->rodata->targ_tgid = (uint32_t)o->tgid;
+	p->skel->rodata->emit_cycles = o->emit_cycles;
 	bpf_map__set_max_entries(p->skel->maps.threads,
 				 o->max_threads ? o->max_threads : 16384);
 	if (o->ringbuf_bytes)

@@ -22,6 +22,7 @@ struct probes_opts {
 	pid_t tgid;
 	uint32_t max_threads;   /* per-thread map size */
 	uint32_t ringbuf_bytes; /* power of two, >= page size */
+	bool emit_cycles;       /* the event stream: one record per GIL cycle */
 	bool verbose;
 };
 
