@@ -48,6 +48,7 @@ static const char doc[] =
 #define OPT_TIMELINE 7
 #define OPT_PERFETTO 8
 #define OPT_HTML 9
+#define OPT_URETPROBE 10
 
 static const struct argp_option opts[] = {
 	{ 0, 0, 0, 0, "Target:", 1 },
@@ -73,6 +74,9 @@ static const struct argp_option opts[] = {
 	{ 0, 0, 0, 0, "Advanced:", 4 },
 	{ "max-threads", OPT_MAX_THREADS, "N", 0, "Threads tracked at once in the "
 	  "kernel (default 16384); beyond that, transitions are counted as dropped", 4 },
+	{ "uretprobe", OPT_URETPROBE, 0, 0, "Time acquisitions with a uretprobe on "
+	  "take_gil and probe every drop_gil site where it starts (slower; for "
+	  "comparison)", 4 },
 	{ "verbose", 'v', 0, 0, "libbpf debug output and the probe list", 4 },
 	{ 0 },
 };
@@ -197,6 +201,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case 'q':
 		env->quiet = true;
+		break;
+	case OPT_URETPROBE:
+		env->uretprobe = true;
 		break;
 	case 'v':
 		env->verbose = true;

@@ -31,6 +31,7 @@ struct env {
 	bool hist;              /* --hist */
 	uint32_t max_threads;   /* --max-threads */
 	bool quiet, verbose;
+	bool uretprobe;         /* --uretprobe */
 	int color;              /* -1 auto, 0 never, 1 always */
 };
 

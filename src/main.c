@@ -187,6 +187,7 @@ static int setup_probes(struct session *s)
 		.max_threads = s->env.max_threads,
 		.verbose = s->env.verbose,
 		.emit_cycles = wants_stream(&s->env),
+		.uretprobe = s->env.uretprobe,
 	};
 	char gerr[ERRLEN];
 	struct gil_ref ref;

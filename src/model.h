@@ -21,9 +21,13 @@ struct model_probe {
 	uint64_t offset;     /* file offset */
 	uint64_t address;    /* link-time virtual address in that ELF */
 	char kind[16];       /* "uprobe", "uretprobe" */
-	char role[16];       /* "wait_begin", "held", "hold_end" */
+	char role[16];       /* "wait_begin", "wake", "held", "hold_end" */
 	bool inlined;
 	char caller[128];    /* function an inlined instance is inlined into */
+	uint64_t site_address; /* the function entry / inlined entry pc this
+				  probe stands for (== address unless moved) */
+	char insn[64];       /* the probed instruction, disassembled */
+	bool emulated;       /* the kernel emulates it (cheap) */
 };
 
 struct model_thread {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
@@ -15,6 +16,8 @@
 #include "probes.h"
 #include "gil_sites.h"
 #include "model.h"
+#include "placement.h"
+#include "elf_image.h"
 #include "py_state.h"
 #include "target.h"
 #include "giltrace.skel.h"
@@ -24,6 +27,7 @@ struct probes {
 	struct bpf_link **links;
 	size_t nlinks;
 	bool verbose;
+	bool placement; /* move probes to emulated instructions, wake points */
 };
 
 uint64_t now_ns(void)
@@ -100,6 +104,7 @@ struct probes *probes__load(const struct probes_opts *o, char *err,
 		return NULL;
 	}
 	p->verbose = o->verbose;
+	p->placement = !o->uretprobe;
 	p->skel = giltrace_bpf__open();
 	if (!p->skel) {
 		e = -errno;
@@ -153,28 +158,39 @@ static uint64_t tstate_arg(const struct py_target *t, const struct gil_site *s)
 	return 1;
 }
 
+/* One probe to attach: @s is the GIL site it stands for; @vaddr/@offset
+ * where it goes (moved off the site by placement, or a wake point). */
+struct probe_spec {
+	const struct gil_site *s;
+	struct bpf_program *prog;
+	bool ret;
+	const char *role;
+	uint64_t vaddr, offset;
+};
+
 static int attach_one(struct probes *p, const struct py_target *t,
-		      const struct gil_site *s, struct bpf_program *prog,
-		      bool ret, const char *role, struct model *m, char *err,
+		      const struct probe_spec *ps, struct model *m, char *err,
 		      size_t errlen)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ret,
-		    .bpf_cookie = tstate_arg(t, s));
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ps->ret,
+		    .bpf_cookie = tstate_arg(t, ps->s));
+	const struct gil_site *s = ps->s;
 	struct model_probe mp = {};
 	struct bpf_link *l;
+	size_t ilen;
 	int e;
 
-	l = bpf_program__attach_uprobe_opts(prog, t->pid, t->interp_open,
-					    (size_t)s->offset, &uo);
+	l = bpf_program__attach_uprobe_opts(ps->prog, t->pid, t->interp_open,
+					    (size_t)ps->offset, &uo);
 	if (!l) {
 		e = -errno;
-		if (e == -ESRCH || e == -ENOENT)
+		if (e == -ESRCH || (e == -ENOENT && kill(t->pid, 0)))
 			snprintf(err, errlen, "giltrace: PID %d exited while "
 				 "giltrace was attaching", t->pid);
 		else
 			snprintf(err, errlen, "giltrace: cannot attach a %s to "
-				 "%s at %s+0x%llx: %s", ret ? "uretprobe" : "uprobe",
-				 s->symbol, t->interp, (unsigned long long)s->offset,
+				 "%s at %s+0x%llx: %s", ps->ret ? "uretprobe" : "uprobe",
+				 s->symbol, t->interp, (unsigned long long)ps->offset,
 				 strerror(-e));
 		return e;
 	}
@@ -184,13 +200,90 @@ static int attach_one(struct probes *p, const struct py_target *t,
 	snprintf(mp.function, sizeof(mp.function), "%s", gil_func__name(s->func));
 	snprintf(mp.symbol, sizeof(mp.symbol), "%s", s->symbol);
 	snprintf(mp.file, sizeof(mp.file), "%s", t->interp);
-	mp.offset = s->offset;
-	mp.address = s->vaddr;
-	snprintf(mp.kind, sizeof(mp.kind), "%s", ret ? "uretprobe" : "uprobe");
-	snprintf(mp.role, sizeof(mp.role), "%s", role);
+	mp.offset = ps->offset;
+	mp.address = ps->vaddr;
+	mp.site_address = s->vaddr;
+	snprintf(mp.kind, sizeof(mp.kind), "%s", ps->ret ? "uretprobe" : "uprobe");
+	snprintf(mp.role, sizeof(mp.role), "%s", ps->role);
 	mp.inlined = s->inlined;
 	snprintf(mp.caller, sizeof(mp.caller), "%s", s->caller);
+	if (!ps->ret) {
+		uint8_t code[16];
+		enum placement_kind k;
+
+		placement__insn_text(t->img, ps->vaddr, mp.insn, sizeof(mp.insn),
+				     &ilen);
+		if (!elf_image__read(t->img, ps->vaddr, code, sizeof(code)) &&
+		    !placement__classify(code, sizeof(code), ps->vaddr, &k, &ilen,
+					 NULL, 0))
+			mp.emulated = k == PLACEMENT_EMULATED;
+	}
 	return model__add_probe(m, &mp);
+}
+
+/*
+ * A drop_gil site: probe it, or the first instruction of the same basic
+ * block that the kernel emulates (Debian's inlined sites start with a
+ * rip-relative mov that would be single-stepped at ~10x the cost).
+ */
+static int attach_drop(struct probes *p, const struct py_target *t,
+		       const struct gil_site *s, struct model *m, char *err,
+		       size_t errlen)
+{
+	struct probe_spec ps = { s, p->skel->progs.drop_enter, false,
+				 "hold_end", s->vaddr, s->offset };
+	uint64_t lo = s->vaddr, hi = s->vaddr + s->size, v;
+
+	if (p->placement && (s->inlined || !s->size))
+		if (placement__function_at(t->img, s->vaddr, &lo, &hi, NULL, 0))
+			lo = hi = 0;
+	if (p->placement && hi > lo &&
+	    !placement__equivalent(t->img, s->vaddr, lo, hi, &v, NULL, 0) &&
+	    v != s->vaddr && !elf_image__vaddr_to_offset(t->img, v, &ps.offset))
+		ps.vaddr = v;
+	return attach_one(p, t, &ps, m, err, errlen);
+}
+
+#define MAX_WAIT_SITES 8
+
+/*
+ * A take_gil copy: its entry starts a wait. The acquisition is timed at
+ * the wait loop's wake points when they can be found (two probe hits per
+ * cycle that does not block), else by a uretprobe.
+ */
+static int attach_take(struct probes *p, const struct py_target *t,
+		       const struct gil_site *s, struct model *m, char *err,
+		       size_t errlen)
+{
+	struct probe_spec ps = { s, p->skel->progs.take_enter, false,
+				 "wait_begin", s->vaddr, s->offset };
+	struct wait_site w[MAX_WAIT_SITES];
+	size_t n = 0, i;
+	bool wake = p->placement && !s->inlined && s->size;
+	int e;
+
+	e = attach_one(p, t, &ps, m, err, errlen);
+	if (e || s->inlined)
+		return e;
+	if (wake && (placement__take_wait(t->img, s->vaddr, s->vaddr + s->size,
+					  w, MAX_WAIT_SITES, &n) || n == 0))
+		wake = false;
+	for (i = 0; wake && i < n; i++)
+		if (w[i].ret_is_target)
+			wake = false; /* the point is reached on other paths too */
+	if (!wake) {
+		ps = (struct probe_spec){ s, p->skel->progs.gil_held, true,
+					  "held", s->vaddr, s->offset };
+		return attach_one(p, t, &ps, m, err, errlen);
+	}
+	for (i = 0; i < n; i++) {
+		ps = (struct probe_spec){ s, p->skel->progs.wait_wake, false,
+					  "wake", w[i].wake_vaddr, w[i].wake_offset };
+		e = attach_one(p, t, &ps, m, err, errlen);
+		if (e)
+			return e;
+	}
+	return 0;
 }
 
 int probes__attach(struct probes *p, const struct py_target *t,
@@ -200,31 +293,23 @@ int probes__attach(struct probes *p, const struct py_target *t,
 	struct bpf_link *l;
 	int e;
 
-	/* The exit tracepoint first: no thread may leave unseen once the
-	 * uprobes are live. */
+	/* The exit hook first: no thread may leave unseen once the uprobes
+	 * are live. */
 	l = bpf_program__attach(p->skel->progs.thread_exit);
 	if (!l) {
 		e = -errno;
 		snprintf(err, errlen, "giltrace: cannot attach to the "
-			 "sched:sched_process_exit tracepoint: %s", strerror(-e));
+			 "sched_process_exit tracepoint: %s", strerror(-e));
 		return e;
 	}
 	if ((e = add_link(p, l)))
 		return e;
 
 	for (size_t i = 0; i < s->n; i++) {
-		const struct gil_site *site = &s->v[i];
-
-		if (site->func == GIL_TAKE) {
-			e = attach_one(p, t, site, p->skel->progs.take_enter,
-				       false, "wait_begin", m, err, errlen);
-			if (!e && !site->inlined)
-				e = attach_one(p, t, site, p->skel->progs.gil_held,
-					       true, "held", m, err, errlen);
-		} else {
-			e = attach_one(p, t, site, p->skel->progs.drop_enter,
-				       false, "hold_end", m, err, errlen);
-		}
+		if (s->v[i].func == GIL_TAKE)
+			e = attach_take(p, t, &s->v[i], m, err, errlen);
+		else
+			e = attach_drop(p, t, &s->v[i], m, err, errlen);
 		if (e)
 			return e;
 	}

@@ -23,6 +23,8 @@ struct probes_opts {
 	uint32_t max_threads;   /* per-thread map size */
 	uint32_t ringbuf_bytes; /* power of two, >= page size */
 	bool emit_cycles;       /* the event stream: one record per GIL cycle */
+	bool uretprobe;         /* time acquisitions with a uretprobe on take_gil and
+				   probe every site where it is (no placement) */
 	bool verbose;
 };
 
@@ -38,8 +40,10 @@ struct probes *probes__load(const struct probes_opts *o, char *err,
 			    size_t errlen);
 
 /*
- * Attach take_gil entry + take_gil return + drop_gil entry at every site,
- * and the thread-exit tracepoint. Each attached probe is described in
+ * Attach take_gil entry, the wait loop's wake points (or a uretprobe on
+ * take_gil where none are found), drop_gil entry at every site (moved to
+ * an emulated instruction of the same basic block where needed), and the
+ * thread-exit tracepoint. Each attached probe is described in
  * @m->probes. Returns 0, or a negative errno with a reason (everything
  * already attached stays until probes__destroy).
  */
