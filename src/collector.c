@@ -181,3 +181,31 @@ int collector__seed_holder(struct collector *c, uint32_t tid, uint64_t t0_ns)
 	c->m->acquisitions++;
 	return 0;
 }
+
+int collector__resolve_holder(struct collector *c, uint32_t tid)
+{
+	struct giltrace_bpf *skel = probes__skel(c->p);
+	uint64_t last = skel->bss->g.last_release_ns, acq, w;
+
+	for (size_t i = 0; i < c->m->nthreads; i++) {
+		struct model_thread *t = &c->m->threads[i];
+
+		if (t->k.tid != tid || t->exited || t->k.state != GT_WAITING)
+			continue;
+		/* The same rule as drop_enter in giltrace.bpf.c. */
+		acq = t->k.woke_ns ? t->k.woke_ns :
+		      (last > t->k.since_ns ? last : t->k.since_ns);
+		w = acq - t->k.since_ns;
+		t->k.wait.count++;
+		t->k.wait.sum_ns += w;
+		if (w > t->k.wait.max_ns)
+			t->k.wait.max_ns = w;
+		t->k.wait.buckets[gt_bucket(w)]++;
+		t->k.acquisitions++;
+		c->m->acquisitions++;
+		t->k.state = GT_HOLDING;
+		t->k.since_ns = acq;
+		return 1;
+	}
+	return 0;
+}

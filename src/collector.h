@@ -29,6 +29,15 @@ int collector__consume(struct collector *c);
  */
 int collector__snapshot(struct collector *c);
 
+/*
+ * Tracing ends while thread @tid holds the GIL (read from the GIL's own
+ * state). If the probes still show it waiting (it took the GIL without
+ * blocking and has not released it yet: its acquisition is only resolved
+ * at release), resolve it now as drop_enter would. Call after
+ * collector__snapshot, before model__close.
+ */
+int collector__resolve_holder(struct collector *c, uint32_t tid);
+
 struct trace_writer;
 /* Also append every event-stream record (cycles, abandoned waits, losses)
  * to @w. Write errors are counted in collector__write_errors. */

@@ -371,6 +371,14 @@ static void finish_model(struct session *s, enum stop_reason why)
 	collector__snapshot(s->coll);
 	if (s->have_gil0 && s->gil0.locked == 1 && s->gil0.holder_tid)
 		collector__seed_holder(s->coll, (uint32_t)s->gil0.holder_tid, s->t0);
+	if (why != STOP_EXIT) {
+		struct gil_state end;
+		char e[ERRLEN];
+
+		if (read_gil(s, &end, e, sizeof(e)) && end.locked == 1 &&
+		    end.holder_tid)
+			collector__resolve_holder(s->coll, (uint32_t)end.holder_tid);
+	}
 	if (why == STOP_EXIT) {
 		/* The traced time ends with the process, not when we noticed. */
 		last_exit = collector__last_exit_ns(s->coll);
