@@ -7,12 +7,14 @@
 #define GILTRACE_REPORT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
 struct model;
 struct model_thread;
 struct timeline;
+struct tl_thread;
 
 struct report_opts {
 	const pid_t *tids;   /* only these threads (NULL: all) */
@@ -46,6 +48,12 @@ ssize_t report__threads(const struct model *m, const struct report_opts *o,
 /* A thread's wait as a share (0..1) of the time it was there to be
  * measured: the verdict's measure (docs/reading-the-report.md). */
 double report__wait_share(const struct model *m, const struct model_thread *t);
+/* Time thread @t spent holding and waiting (abandoned waits included) in
+ * each of @n equal buckets of [@t0, @t1): @hold[i], @wait[i] in ns
+ * (report_timeline.c; the HTML report downsamples with it). */
+void report__bucket_cycles(const struct tl_thread *t, uint64_t t0,
+			   uint64_t t1, size_t n, uint64_t *hold,
+			   uint64_t *wait);
 
 /*
  * Terminal timeline: one lane per thread (TID and name), @width columns

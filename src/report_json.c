@@ -2,7 +2,8 @@
 /*
  * report_json.c - the machine-readable result, schema "giltrace/1"
  * (docs/json.md), built with jansson. --tid filters the threads; --top does
- * not (every selected thread is written, busiest first).
+ * not (every selected thread is written, busiest first). With the event
+ * stream (o->tl), also who waited behind whom ("blocked_by").
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -11,6 +12,7 @@
 #include <jansson.h>
 #include "model.h"
 #include "report.h"
+#include "timeline.h"
 
 #ifndef GILTRACE_VERSION
 #define GILTRACE_VERSION "0.0.0"
@@ -164,6 +166,39 @@ static json_t *gil_json(struct jb *b, const struct model *m)
 	return o;
 }
 
+/* Is @tid one of the @n threads of @v (the selected ones)? */
+static bool selected(const struct model_thread **v, ssize_t n, uint32_t tid)
+{
+	for (ssize_t i = 0; i < n; i++)
+		if (v[i]->k.tid == tid)
+			return true;
+	return false;
+}
+
+/* Who waited behind whom (timeline.h): one object per (waiter, holder),
+ * holder null for the hand-off gaps when nobody held the GIL. Only the
+ * waiters --tid selects. */
+static json_t *blocked_json(struct jb *b, const struct timeline *tl,
+			    const struct model_thread **v, ssize_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < tl->nblocked; i++) {
+		const struct tl_blocked *x = &tl->blocked[i];
+		json_t *o;
+
+		if (!selected(v, n, x->waiter))
+			continue;
+		o = json_object();
+		put(b, o, "waiter", jint(x->waiter));
+		put(b, o, "holder", x->holder ? jint(x->holder) : json_null());
+		put(b, o, "wait_ns", jint(x->wait_ns));
+		put(b, o, "count", jint(x->count));
+		append(b, a, o);
+	}
+	return a;
+}
+
 static json_t *build(struct jb *b, const struct model *m,
 		     const struct report_opts *o)
 {
@@ -188,6 +223,8 @@ static json_t *build(struct jb *b, const struct model *m,
 	for (ssize_t i = 0; i < n; i++)
 		append(b, threads, thread_json(b, m, v[i]));
 	put(b, root, "threads", threads);
+	if (o && o->tl)
+		put(b, root, "blocked_by", blocked_json(b, o->tl, v, n));
 	put(b, root, "threads_total", jint(m->nthreads));
 	put(b, root, "dropped_events", jint(m->dropped_events));
 	put(b, root, "exits_deferred", jint(m->exits_deferred));

@@ -4,7 +4,8 @@
  * log2 histograms, warnings and the one-line verdict. It only reads a
  * closed struct model (model.h); docs/reading-the-report.md explains every
  * figure it prints. Also home of the helpers both renderers share: thread
- * selection (--tid, busiest first) and the verdict.
+ * selection (--tid, busiest first) and the verdict. With the event stream
+ * (o->tl), a "who waited behind whom" section (docs/views.md).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -13,6 +14,7 @@
 #include <time.h>
 #include "model.h"
 #include "report.h"
+#include "timeline.h"
 
 #ifndef GILTRACE_VERSION
 #define GILTRACE_VERSION "0.0.0"
@@ -502,6 +504,81 @@ static void print_hists(FILE *out, const struct model_thread **v, size_t n,
 	}
 }
 
+/* ---- who waited behind whom (event stream only) ---------------------- */
+
+#define BLOCKED_TOP 3 /* holders named per waiting thread */
+
+static const char *name_of(const struct model *m, uint32_t tid)
+{
+	for (size_t i = 0; i < m->nthreads; i++)
+		if (m->threads[i].k.tid == tid && m->threads[i].name[0])
+			return m->threads[i].name;
+	return "?";
+}
+
+/* "2.50s (34%) TID 4244 spin-1, ..., +2 more (1.20s)" for @waiter;
+ * tl->blocked is sorted by waiter, then wait_ns descending. */
+static void print_blocked_row(FILE *out, const struct model *m,
+			      const struct timeline *tl,
+			      const struct model_thread *t)
+{
+	size_t shown = 0, more = 0;
+	uint64_t rest = 0;
+	char name[4 * W_NAME + 2], d[32];
+
+	fit(name, sizeof(name), t->name[0] ? t->name : "?", W_NAME);
+	fprintf(out, "%7" PRIu32 " ", t->k.tid);
+	put_col(out, name, -W_NAME);
+	fputc(' ', out);
+	put_dur(out, t->wait_ns, W_DUR);
+	fputs("  ", out);
+	for (size_t i = 0; i < tl->nblocked; i++) {
+		const struct tl_blocked *b = &tl->blocked[i];
+
+		if (b->waiter != t->k.tid)
+			continue;
+		if (shown == BLOCKED_TOP) {
+			more++;
+			rest += b->wait_ns;
+			continue;
+		}
+		fmt_dur(d, sizeof(d), b->wait_ns);
+		fprintf(out, "%s%s (%.0f%%) ", shown ? ", " : "", d,
+			100.0 * share(b->wait_ns, t->wait_ns));
+		if (b->holder) {
+			fit(name, sizeof(name), name_of(m, b->holder), W_NAME);
+			fprintf(out, "TID %" PRIu32 " %s", b->holder, name);
+		} else {
+			fputs("hand-off (nobody held it)", out);
+		}
+		shown++;
+	}
+	if (more) {
+		fmt_dur(d, sizeof(d), rest);
+		fprintf(out, ", +%zu more (%s)", more, d);
+	}
+	fputc('\n', out);
+}
+
+static void print_blocked(FILE *out, const struct model *m,
+			  const struct model_thread **v, size_t n,
+			  const struct report_opts *o)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < n && !any; i++)
+		any = v[i]->wait_ns > 0;
+	if (!any)
+		return;
+	fprintf(out, "\n%swho waited behind whom%s (the GIL's holders during each"
+		" thread's waits, longest first)\n", col(o, C_BOLD), col(o, C_OFF));
+	fprintf(out, "%s%7s %-*s %*s  %s%s\n", col(o, C_BOLD), "TID", W_NAME,
+		"NAME", W_DUR, "waited", "behind", col(o, C_OFF));
+	for (size_t i = 0; i < n; i++)
+		if (v[i]->wait_ns)
+			print_blocked_row(out, m, o->tl, v[i]);
+}
+
 /* Offsets of a per-thread counter in struct gt_thread, for the warnings. */
 enum tcount { TC_ABANDONED, TC_INCONSISTENT, TC_CLIPPED };
 
@@ -657,6 +734,8 @@ int report_text(FILE *out, const struct model *m, const struct report_opts *o)
 	}
 	if (o->hist)
 		print_hists(out, v, shown, o);
+	if (o->tl)
+		print_blocked(out, m, v, shown, o);
 	print_warnings(out, m, v, rows, o);
 	print_verdict(out, m, o);
 	free(v);
