@@ -439,7 +439,9 @@ static int write_views(struct session *s, const struct model *m,
 				sizeof(err))) {
 			fprintf(stderr, "%s\n", err[0] ? err :
 				"giltrace: cannot write the HTML report");
-			rc = -EIO;
+			fclose(f);
+			unlink(s->env.html); /* no half-written report */
+			return -EIO;
 		}
 		if (fclose(f))
 			rc = -errno;
