@@ -173,4 +173,81 @@ struct gt_rec_thread_exit {
 	struct gt_thread thread;
 };
 
+/*
+ * Python frame layout for the BPF stack walker.
+ *
+ * Where, in one interpreter build, a thread's innermost Python frame is,
+ * and in each frame its code object, its caller and its instruction
+ * position; plus what userspace needs to name a code object (names, first
+ * line, line table) and to read str and bytes objects. Filled by
+ * src/py_layout.c from _Py_DebugOffsets (3.13+), DWARF, or a versioned
+ * table, and copied as is into BPF. Offsets are in bytes from the start of
+ * the object; GT_PY_NONE marks what the version does not have.
+ *
+ * Walk (BPF): f = tstate; for i < ts_frame_nderef: f = *(u64 *)(f +
+ * ts_frame_off[i]). While f: if fr_owner != GT_PY_NONE and
+ * *(u8 *)(f + fr_owner) == fr_owner_skip, the frame is a C-stack shim
+ * (skip it); else capture code = *(u64 *)(f + fr_code) & fr_code_mask and
+ * the fr_instr_size bytes at f + fr_instr (enum gt_py_instr). Then
+ * f = *(u64 *)(f + fr_back).
+ */
+#define GT_PY_NONE 0xffffffffu
+#define GT_PY_TS_PATH_MAX 2
+
+/* How the instruction position a frame holds is read. */
+enum gt_py_instr {
+	GT_PY_INSTR_LASTI_BYTES = 1, /* int f_lasti: byte offset, -1 before the first (3.6-3.9) */
+	GT_PY_INSTR_LASTI_UNITS = 2, /* int f_lasti: index of 2-byte code units (3.10) */
+	GT_PY_INSTR_PREV_INSTR = 3,  /* _Py_CODEUNIT *prev_instr (3.11-3.12) */
+	GT_PY_INSTR_PTR = 4,         /* _Py_CODEUNIT *instr_ptr (3.13+) */
+};
+
+/* Format of the code object's line table. */
+enum gt_py_lines {
+	GT_PY_LINES_LNOTAB = 1,    /* co_lnotab: (byte delta, signed line delta) pairs (3.6-3.9) */
+	GT_PY_LINES_PEP626 = 2,    /* co_linetable, 3.10: (byte delta, line delta | -128) pairs */
+	GT_PY_LINES_LOCATIONS = 3, /* co_linetable, location table (3.11+, Objects/locations.md) */
+};
+
+struct gt_py_frame_layout {
+	__u32 py_version;    /* (major << 8) | minor, e.g. 0x030c */
+	__u32 source;        /* where the offsets came from: enum py_layout_source (src/py_layout.h) */
+	/* PyThreadState -> innermost frame */
+	__u32 ts_frame_nderef;
+	__u32 ts_frame_off[GT_PY_TS_PATH_MAX];
+	/* frame: PyFrameObject up to 3.10, _PyInterpreterFrame from 3.11 */
+	__u32 fr_code;       /* f_code; f_executable 3.13+ */
+	__u32 fr_back;       /* f_back; previous 3.11+ */
+	__u32 fr_instr;      /* f_lasti; prev_instr 3.11-3.12; instr_ptr 3.13+ */
+	__u32 fr_instr_size; /* bytes at fr_instr: 4 (int) or 8 (pointer) */
+	__u32 fr_instr_kind; /* enum gt_py_instr */
+	__u32 fr_owner;      /* char owner, 3.11+ */
+	__u32 fr_owner_skip; /* owner value of C-stack shim frames (3.12+), else GT_PY_NONE */
+	__u64 fr_code_mask;  /* ~0; ~3 from 3.14 (f_executable is a tagged _PyStackRef) */
+	/* PyObject, PyVarObject, PyBytesObject */
+	__u32 ob_type;
+	__u32 ob_size;
+	__u32 bytes_data;    /* ob_sval */
+	/* PyCodeObject */
+	__u32 co_filename;
+	__u32 co_name;
+	__u32 co_qualname;   /* 3.11+ */
+	__u32 co_firstlineno;   /* int */
+	__u32 co_linetable;  /* co_lnotab up to 3.9, co_linetable 3.10+: a bytes object */
+	__u32 co_lines_kind; /* enum gt_py_lines */
+	__u32 co_code;       /* up to 3.10: the bytecode, a bytes object */
+	__u32 co_code_adaptive; /* 3.11+: the bytecode, inline; ob_size = its length in code units */
+	/* str (PyASCIIObject, PyCompactUnicodeObject) */
+	__u32 str_length;
+	__u32 str_state;     /* the 32-bit state bit-field word */
+	__u32 str_ascii_data;   /* sizeof(PyASCIIObject): data of compact ASCII strings */
+	__u32 str_compact_data; /* sizeof(PyCompactUnicodeObject): data of other compact strings,
+				 * data.any pointer of non-compact ones */
+	__u8 str_kind_shift;    /* state: kind (3 bits: 1, 2 or 4 bytes a char) */
+	__u8 str_compact_shift; /* state: compact (1 bit) */
+	__u8 str_ascii_shift;   /* state: ascii (1 bit) */
+	__u8 str_ready_shift;   /* state: ready (1 bit, up to 3.11), 0xff from 3.12 */
+	__u32 pad1[2];          /* no implicit padding: 128 bytes */
+};
+
 #endif /* GILTRACE_H */

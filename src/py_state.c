@@ -30,8 +30,8 @@
 #include "py_state.h"
 #include "target.h"
 #include "elf_image.h"
+#include "dwarf_layout.h"
 
-#include <dwarf.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -80,167 +80,18 @@ static int rread_u64(pid_t pid, uint64_t addr, uint64_t *v)
 	return rread(pid, addr, v, sizeof(*v));
 }
 
-/* ---- DWARF ------------------------------------------------------------- */
-
-/* Strip typedefs and qualifiers. */
-static bool peel_type(Dwarf_Die *die)
-{
-	Dwarf_Attribute a;
-
-	for (;;) {
-		int tag = dwarf_tag(die);
-
-		if (tag != DW_TAG_typedef && tag != DW_TAG_const_type &&
-		    tag != DW_TAG_volatile_type && tag != DW_TAG_atomic_type &&
-		    tag != DW_TAG_restrict_type)
-			return true;
-		if (!dwarf_attr_integrate(die, DW_AT_type, &a) ||
-		    !dwarf_formref_die(&a, die))
-			return false;
-	}
-}
-
-static bool is_definition(Dwarf_Die *die)
-{
-	return !dwarf_hasattr(die, DW_AT_declaration) && dwarf_haschildren(die);
-}
-
-/*
- * The first complete struct named @name ("struct @name"), or the struct a
- * typedef named @name stands for, among the top-level DIEs of all units.
- */
-static int dwarf_find_struct(Dwarf *dw, const char *name, Dwarf_Die *out)
-{
-	Dwarf_Off off = 0, next;
-	size_t hsize;
-
-	while (dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
-		Dwarf_Die cu, die;
-		int r;
-
-		if (!dwarf_offdie(dw, off + hsize, &cu) || dwarf_child(&cu, &die) != 0)
-			goto next_cu;
-		do {
-			int tag = dwarf_tag(&die);
-			const char *n;
-
-			if (tag != DW_TAG_structure_type && tag != DW_TAG_typedef)
-				continue;
-			n = dwarf_diename(&die);
-			if (!n || strcmp(n, name) != 0)
-				continue;
-			*out = die;
-			if (tag == DW_TAG_typedef &&
-			    (!peel_type(out) || dwarf_tag(out) != DW_TAG_structure_type))
-				continue;
-			if (is_definition(out))
-				return 0;
-		} while ((r = dwarf_siblingof(&die, &die)) == 0);
-next_cu:
-		off = next;
-	}
-	return -ENOENT;
-}
-
-static int member_location(Dwarf_Die *m, uint64_t *off)
-{
-	Dwarf_Attribute a;
-	Dwarf_Word w;
-	Dwarf_Op *ops;
-	size_t nops;
-
-	if (!dwarf_attr_integrate(m, DW_AT_data_member_location, &a)) {
-		*off = 0;   /* union members */
-		return 0;
-	}
-	if (dwarf_formudata(&a, &w) == 0) {
-		*off = w;
-		return 0;
-	}
-	if (dwarf_getlocation(&a, &ops, &nops) == 0 && nops == 1 &&
-	    ops[0].atom == DW_OP_plus_uconst) {
-		*off = ops[0].number;
-		return 0;
-	}
-	return -EINVAL;
-}
-
-/*
- * Member @name of struct/union @type, looked for also inside anonymous
- * struct/union members. Adds its offset to *off and sets *mtype.
- */
-static int find_member(Dwarf_Die *type, const char *name, uint64_t *off,
-		       Dwarf_Die *mtype)
-{
-	Dwarf_Die m, t;
-	Dwarf_Attribute a;
-
-	if (dwarf_child(type, &m) != 0)
-		return -ENOENT;
-	do {
-		const char *n;
-		uint64_t o, sub = 0;
-
-		if (dwarf_tag(&m) != DW_TAG_member)
-			continue;
-		if (!dwarf_attr_integrate(&m, DW_AT_type, &a) ||
-		    !dwarf_formref_die(&a, &t) || !peel_type(&t))
-			continue;
-		n = dwarf_diename(&m);
-		if (n && strcmp(n, name) == 0) {
-			if (member_location(&m, &o) != 0)
-				return -EINVAL;
-			*off += o;
-			*mtype = t;
-			return 0;
-		}
-		if (!n && (dwarf_tag(&t) == DW_TAG_structure_type ||
-			   dwarf_tag(&t) == DW_TAG_union_type) &&
-		    find_member(&t, name, &sub, mtype) == 0) {
-			if (member_location(&m, &o) != 0)
-				return -EINVAL;
-			*off += o + sub;
-			return 0;
-		}
-	} while (dwarf_siblingof(&m, &m) == 0);
-	return -ENOENT;
-}
-
-/* offsetof(struct, a.b.c) from DWARF. */
-static int dwarf_offset(Dwarf_Die *type, const char *path, uint64_t *off)
-{
-	char buf[128], *comp, *save = NULL;
-	Dwarf_Die cur = *type, mt;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	*off = 0;
-	for (comp = strtok_r(buf, ".", &save); comp;
-	     comp = strtok_r(NULL, ".", &save)) {
-		if (find_member(&cur, comp, off, &mt) != 0)
-			return -ENOENT;
-		cur = mt;
-	}
-	return 0;
-}
-
-/* Find a struct by any of its names (struct tag first, then typedef). */
-static int dwarf_struct2(Dwarf *dw, const char *a, const char *b, Dwarf_Die *d)
-{
-	if (dwarf_find_struct(dw, a, d) == 0)
-		return 0;
-	return b ? dwarf_find_struct(dw, b, d) : -ENOENT;
-}
+/* ---- DWARF (helpers in dwarf_layout.c) ------------------------------- */
 
 static void dwarf_ts_offsets(Dwarf *dw, struct gil_layout *l)
 {
 	Dwarf_Die ts;
 	uint64_t o;
 
-	if (dwarf_struct2(dw, "_ts", "PyThreadState", &ts) != 0)
+	if (dwarf_layout__find_struct2(dw, "_ts", "PyThreadState", &ts) != 0)
 		return;
-	if (dwarf_offset(&ts, "thread_id", &o) == 0)
+	if (dwarf_layout__offset(&ts, "thread_id", &o) == 0)
 		l->ts_thread_id = o;
-	if (dwarf_offset(&ts, "native_thread_id", &o) == 0)
+	if (dwarf_layout__offset(&ts, "native_thread_id", &o) == 0)
 		l->ts_native_thread_id = o;
 }
 
@@ -248,12 +99,12 @@ static int dwarf_gil_members(Dwarf *dw, struct gil_layout *l)
 {
 	Dwarf_Die g;
 
-	if (dwarf_find_struct(dw, "_gil_runtime_state", &g) != 0)
+	if (dwarf_layout__find_struct(dw, "_gil_runtime_state", &g) != 0)
 		return -ENOENT;
-	if (dwarf_offset(&g, "interval", &l->g_interval) ||
-	    dwarf_offset(&g, "last_holder", &l->g_last_holder) ||
-	    dwarf_offset(&g, "locked", &l->g_locked) ||
-	    dwarf_offset(&g, "switch_number", &l->g_switch_number))
+	if (dwarf_layout__offset(&g, "interval", &l->g_interval) ||
+	    dwarf_layout__offset(&g, "last_holder", &l->g_last_holder) ||
+	    dwarf_layout__offset(&g, "locked", &l->g_locked) ||
+	    dwarf_layout__offset(&g, "switch_number", &l->g_switch_number))
 		return -ENOENT;
 	return 0;
 }
@@ -269,14 +120,14 @@ static int layout_dwarf(struct py_target *t, struct gil_layout *l)
 	if (l->where == GIL_WHERE_STATICS)
 		return l->ts_thread_id ? 0 : -ENOENT;
 	if (dwarf_gil_members(dw, l) != 0 ||
-	    dwarf_struct2(dw, "pyruntimestate", "_PyRuntimeState", &rt) != 0)
+	    dwarf_layout__find_struct2(dw, "pyruntimestate", "_PyRuntimeState", &rt) != 0)
 		return -ENOENT;
 	if (l->where == GIL_WHERE_RUNTIME)
-		return dwarf_offset(&rt, "ceval.gil", &l->rt_gil);
-	if (dwarf_offset(&rt, "interpreters.main", &l->rt_main_interp) != 0 ||
-	    dwarf_struct2(dw, "_is", "PyInterpreterState", &is) != 0)
+		return dwarf_layout__offset(&rt, "ceval.gil", &l->rt_gil);
+	if (dwarf_layout__offset(&rt, "interpreters.main", &l->rt_main_interp) != 0 ||
+	    dwarf_layout__find_struct2(dw, "_is", "PyInterpreterState", &is) != 0)
 		return -ENOENT;
-	return dwarf_offset(&is, "ceval.gil", &l->interp_gil);
+	return dwarf_layout__offset(&is, "ceval.gil", &l->interp_gil);
 }
 
 /* ---- _Py_DebugOffsets (3.13+) ------------------------------------------ */
