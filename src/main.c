@@ -18,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
+#include "attach_cache.h"
 #include "cli.h"
 #include "collector.h"
 #include "gil_sites.h"
@@ -40,6 +41,8 @@ struct session {
 	struct py_target target;
 	bool have_target;
 	struct gil_sites sites;
+	struct probe_plan plan;
+	bool cache_hit;
 	struct gil_state gil0;   /* the GIL when tracing began */
 	bool have_gil0;
 	struct probes *probes;
@@ -49,6 +52,7 @@ struct session {
 	char trace_path[PATH_MAX];
 	bool trace_tmp;              /* direct views: a temporary trace file */
 	uint64_t records, write_errors;
+	uint64_t t_start, t_found, t_sites, t_loaded; /* attach phases */
 	uint64_t t0;
 	int sfd, pidfd;
 	char err[ERRLEN];
@@ -187,27 +191,50 @@ static int setup_probes(struct session *s)
 		.max_threads = s->env.max_threads,
 		.verbose = s->env.verbose,
 		.emit_cycles = wants_stream(&s->env),
-		.uretprobe = s->env.uretprobe,
 	};
 	char gerr[ERRLEN];
 	struct gil_ref ref;
+	struct gil_layout lay;
+	bool have_lay = false, placement = !s->env.uretprobe;
 	int rc;
 
-	rc = gil_sites__find(s->target.img, &s->sites, s->err, sizeof(s->err));
-	if (rc)
-		return rc;
+	s->t_found = now_ns();
+	if (attach_cache__load(&s->target, placement, &s->plan, &lay, &have_lay) == 0) {
+		s->cache_hit = true;
+		if (have_lay)
+			py_state__preset_layout(&s->target, &lay);
+	} else {
+		rc = gil_sites__find(s->target.img, &s->sites, s->err,
+				     sizeof(s->err));
+		if (rc)
+			return rc;
+		rc = probes__plan(&s->target, &s->sites, placement, &s->plan);
+		if (rc) {
+			snprintf(s->err, sizeof(s->err), "giltrace: cannot plan "
+				 "the probes: %s", strerror(-rc));
+			return rc;
+		}
+	}
+	s->t_sites = now_ns();
 	s->have_gil0 = read_gil(s, &s->gil0, gerr, sizeof(gerr));
 	if (!s->have_gil0 && s->env.verbose)
 		fprintf(stderr, "%s\n", gerr);
+	if (!s->cache_hit) {
+		have_lay = py_state__cached_layout(&s->target, &lay, gerr,
+						   sizeof(gerr)) == 0;
+		attach_cache__store(&s->target, placement, &s->plan,
+				    have_lay ? &lay : NULL);
+	}
 
 	s->probes = probes__load(&po, s->err, sizeof(s->err));
 	if (!s->probes)
 		return -EINVAL;
+	s->t_loaded = now_ns();
 	if (py_state__gil_ref(&s->target, &ref, gerr, sizeof(gerr)) == 0)
 		probes__set_gil(s->probes, &ref);
 	else if (s->env.verbose)
 		fprintf(stderr, "%s\n", gerr);
-	rc = probes__attach(s->probes, &s->target, &s->sites, &s->model,
+	rc = probes__attach(s->probes, &s->target, &s->plan, &s->model,
 			    s->err, sizeof(s->err));
 	if (rc)
 		return rc;
@@ -567,6 +594,7 @@ static void cleanup(struct session *s)
 	collector__free(s->coll);
 	probes__destroy(s->probes);
 	gil_sites__free(&s->sites);
+	probe_plan__free(&s->plan);
 	if (s->have_target)
 		target__close(&s->target);
 	model__free(&s->model);
@@ -600,6 +628,7 @@ int main(int argc, char **argv)
 	}
 	if (probes__check_system(s->err, sizeof(s->err)))
 		goto fail;
+	s->t_start = now_ns();
 	rc = find_target(s);
 	if (rc)
 		goto fail;
@@ -621,8 +650,16 @@ int main(int argc, char **argv)
 		goto fail;
 	if (s->L)
 		launch__release(s->L);
-	if (s->env.verbose)
+	if (s->env.verbose) {
 		print_probes(s);
+		fprintf(stderr, "giltrace: attach took %.1f ms: target %.1f, "
+			"symbols %.1f%s, BPF load %.1f, probes %.1f\n",
+			(s->t0 - s->t_start) / 1e6, (s->t_found - s->t_start) / 1e6,
+			(s->t_sites - s->t_found) / 1e6,
+			s->cache_hit ? " (cached)" : "",
+			(s->t_loaded - s->t_sites) / 1e6,
+			(s->t0 - s->t_loaded) / 1e6);
+	}
 	say(s, "tracing PID %d (Python %s, %zu probes); Ctrl-C to stop",
 	    s->target.pid, s->target.version, s->model.nprobes);
 

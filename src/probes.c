@@ -27,7 +27,6 @@ struct probes {
 	struct bpf_link **links;
 	size_t nlinks;
 	bool verbose;
-	bool placement; /* move probes to emulated instructions, wake points */
 };
 
 uint64_t now_ns(void)
@@ -104,7 +103,6 @@ struct probes *probes__load(const struct probes_opts *o, char *err,
 		return NULL;
 	}
 	p->verbose = o->verbose;
-	p->placement = !o->uretprobe;
 	p->skel = giltrace_bpf__open();
 	if (!p->skel) {
 		e = -errno;
@@ -158,30 +156,137 @@ static uint64_t tstate_arg(const struct py_target *t, const struct gil_site *s)
 	return 1;
 }
 
-/* One probe to attach: @s is the GIL site it stands for; @vaddr/@offset
- * where it goes (moved off the site by placement, or a wake point). */
-struct probe_spec {
-	const struct gil_site *s;
-	struct bpf_program *prog;
-	bool ret;
-	const char *role;
-	uint64_t vaddr, offset;
-};
+const char *probe_prog__role(enum probe_prog p)
+{
+	static const char *const roles[] = {
+		[PROG_TAKE_ENTER] = "wait_begin", [PROG_WAKE] = "wake",
+		[PROG_HELD_RET] = "held", [PROG_DROP] = "hold_end",
+	};
+	return p <= PROG_DROP ? roles[p] : "?";
+}
+
+static int plan_add(struct probe_plan *plan, const struct py_target *t,
+		    const struct gil_site *s, enum probe_prog prog,
+		    uint64_t vaddr, uint64_t offset)
+{
+	struct probe_spec *v = realloc(plan->v, (plan->n + 1) * sizeof(*v));
+	struct probe_spec *ps;
+
+	if (!v)
+		return -ENOMEM;
+	plan->v = v;
+	ps = &v[plan->n++];
+	memset(ps, 0, sizeof(*ps));
+	ps->prog = prog;
+	ps->func = s->func;
+	ps->inlined = s->inlined;
+	snprintf(ps->symbol, sizeof(ps->symbol), "%s", s->symbol);
+	snprintf(ps->caller, sizeof(ps->caller), "%s", s->caller);
+	ps->site_vaddr = s->vaddr;
+	ps->vaddr = vaddr;
+	ps->offset = offset;
+	ps->cookie = prog == PROG_TAKE_ENTER ? tstate_arg(t, s) : 0;
+	return 0;
+}
+
+/*
+ * A drop_gil site: probe it, or the first instruction of the same basic
+ * block that the kernel emulates (Debian's inlined sites start with a
+ * rip-relative mov that would be single-stepped at ~10x the cost).
+ */
+static int plan_drop(struct probe_plan *plan, const struct py_target *t,
+		     const struct gil_site *s, bool placement)
+{
+	uint64_t lo = s->vaddr, hi = s->vaddr + s->size, v, off = s->offset;
+
+	if (placement && (s->inlined || !s->size))
+		if (placement__function_at(t->img, s->vaddr, &lo, &hi, NULL, 0))
+			lo = hi = 0;
+	if (placement && hi > lo &&
+	    !placement__equivalent(t->img, s->vaddr, lo, hi, &v, NULL, 0) &&
+	    v != s->vaddr && !elf_image__vaddr_to_offset(t->img, v, &off))
+		return plan_add(plan, t, s, PROG_DROP, v, off);
+	return plan_add(plan, t, s, PROG_DROP, s->vaddr, s->offset);
+}
+
+#define MAX_WAIT_SITES 8
+
+/*
+ * A take_gil copy: its entry starts a wait. The acquisition is timed at
+ * the wait loop's wake points when they can be found (two probe hits per
+ * cycle that does not block), else by a uretprobe.
+ */
+static int plan_take(struct probe_plan *plan, const struct py_target *t,
+		     const struct gil_site *s, bool placement)
+{
+	struct wait_site w[MAX_WAIT_SITES];
+	size_t n = 0, i;
+	bool wake = placement && !s->inlined && s->size;
+	int e;
+
+	e = plan_add(plan, t, s, PROG_TAKE_ENTER, s->vaddr, s->offset);
+	if (e || s->inlined)
+		return e;
+	if (wake && (placement__take_wait(t->img, s->vaddr, s->vaddr + s->size,
+					  w, MAX_WAIT_SITES, &n) || n == 0))
+		wake = false;
+	for (i = 0; wake && i < n; i++)
+		if (w[i].ret_is_target)
+			wake = false; /* the point is reached on other paths too */
+	if (!wake)
+		return plan_add(plan, t, s, PROG_HELD_RET, s->vaddr, s->offset);
+	for (i = 0; i < n && !e; i++)
+		e = plan_add(plan, t, s, PROG_WAKE, w[i].wake_vaddr,
+			     w[i].wake_offset);
+	return e;
+}
+
+int probes__plan(const struct py_target *t, const struct gil_sites *s,
+		 bool placement, struct probe_plan *plan)
+{
+	int e = 0;
+
+	memset(plan, 0, sizeof(*plan));
+	for (size_t i = 0; i < s->n && !e; i++)
+		e = s->v[i].func == GIL_TAKE ? plan_take(plan, t, &s->v[i], placement)
+					     : plan_drop(plan, t, &s->v[i], placement);
+	if (e)
+		probe_plan__free(plan);
+	return e;
+}
+
+void probe_plan__free(struct probe_plan *plan)
+{
+	free(plan->v);
+	plan->v = NULL;
+	plan->n = 0;
+}
+
+static struct bpf_program *prog_of(struct probes *p, enum probe_prog prog)
+{
+	switch (prog) {
+	case PROG_TAKE_ENTER: return p->skel->progs.take_enter;
+	case PROG_WAKE: return p->skel->progs.wait_wake;
+	case PROG_HELD_RET: return p->skel->progs.gil_held;
+	default: return p->skel->progs.drop_enter;
+	}
+}
 
 static int attach_one(struct probes *p, const struct py_target *t,
 		      const struct probe_spec *ps, struct model *m, char *err,
 		      size_t errlen)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ps->ret,
-		    .bpf_cookie = tstate_arg(t, ps->s));
-	const struct gil_site *s = ps->s;
+	bool ret = ps->prog == PROG_HELD_RET;
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ret,
+		    .bpf_cookie = ps->cookie);
 	struct model_probe mp = {};
 	struct bpf_link *l;
 	size_t ilen;
 	int e;
 
-	l = bpf_program__attach_uprobe_opts(ps->prog, t->pid, t->interp_open,
-					    (size_t)ps->offset, &uo);
+	l = bpf_program__attach_uprobe_opts(prog_of(p, ps->prog), t->pid,
+					    t->interp_open, (size_t)ps->offset,
+					    &uo);
 	if (!l) {
 		e = -errno;
 		if (e == -ESRCH || (e == -ENOENT && kill(t->pid, 0)))
@@ -189,25 +294,25 @@ static int attach_one(struct probes *p, const struct py_target *t,
 				 "giltrace was attaching", t->pid);
 		else
 			snprintf(err, errlen, "giltrace: cannot attach a %s to "
-				 "%s at %s+0x%llx: %s", ps->ret ? "uretprobe" : "uprobe",
-				 s->symbol, t->interp, (unsigned long long)ps->offset,
+				 "%s at %s+0x%llx: %s", ret ? "uretprobe" : "uprobe",
+				 ps->symbol, t->interp, (unsigned long long)ps->offset,
 				 strerror(-e));
 		return e;
 	}
 	e = add_link(p, l);
 	if (e)
 		return e;
-	snprintf(mp.function, sizeof(mp.function), "%s", gil_func__name(s->func));
-	snprintf(mp.symbol, sizeof(mp.symbol), "%s", s->symbol);
+	snprintf(mp.function, sizeof(mp.function), "%s", gil_func__name(ps->func));
+	snprintf(mp.symbol, sizeof(mp.symbol), "%s", ps->symbol);
 	snprintf(mp.file, sizeof(mp.file), "%s", t->interp);
 	mp.offset = ps->offset;
 	mp.address = ps->vaddr;
-	mp.site_address = s->vaddr;
-	snprintf(mp.kind, sizeof(mp.kind), "%s", ps->ret ? "uretprobe" : "uprobe");
-	snprintf(mp.role, sizeof(mp.role), "%s", ps->role);
-	mp.inlined = s->inlined;
-	snprintf(mp.caller, sizeof(mp.caller), "%s", s->caller);
-	if (!ps->ret) {
+	mp.site_address = ps->site_vaddr;
+	snprintf(mp.kind, sizeof(mp.kind), "%s", ret ? "uretprobe" : "uprobe");
+	snprintf(mp.role, sizeof(mp.role), "%s", probe_prog__role(ps->prog));
+	mp.inlined = ps->inlined;
+	snprintf(mp.caller, sizeof(mp.caller), "%s", ps->caller);
+	if (!ret) {
 		uint8_t code[16];
 		enum placement_kind k;
 
@@ -221,73 +326,8 @@ static int attach_one(struct probes *p, const struct py_target *t,
 	return model__add_probe(m, &mp);
 }
 
-/*
- * A drop_gil site: probe it, or the first instruction of the same basic
- * block that the kernel emulates (Debian's inlined sites start with a
- * rip-relative mov that would be single-stepped at ~10x the cost).
- */
-static int attach_drop(struct probes *p, const struct py_target *t,
-		       const struct gil_site *s, struct model *m, char *err,
-		       size_t errlen)
-{
-	struct probe_spec ps = { s, p->skel->progs.drop_enter, false,
-				 "hold_end", s->vaddr, s->offset };
-	uint64_t lo = s->vaddr, hi = s->vaddr + s->size, v;
-
-	if (p->placement && (s->inlined || !s->size))
-		if (placement__function_at(t->img, s->vaddr, &lo, &hi, NULL, 0))
-			lo = hi = 0;
-	if (p->placement && hi > lo &&
-	    !placement__equivalent(t->img, s->vaddr, lo, hi, &v, NULL, 0) &&
-	    v != s->vaddr && !elf_image__vaddr_to_offset(t->img, v, &ps.offset))
-		ps.vaddr = v;
-	return attach_one(p, t, &ps, m, err, errlen);
-}
-
-#define MAX_WAIT_SITES 8
-
-/*
- * A take_gil copy: its entry starts a wait. The acquisition is timed at
- * the wait loop's wake points when they can be found (two probe hits per
- * cycle that does not block), else by a uretprobe.
- */
-static int attach_take(struct probes *p, const struct py_target *t,
-		       const struct gil_site *s, struct model *m, char *err,
-		       size_t errlen)
-{
-	struct probe_spec ps = { s, p->skel->progs.take_enter, false,
-				 "wait_begin", s->vaddr, s->offset };
-	struct wait_site w[MAX_WAIT_SITES];
-	size_t n = 0, i;
-	bool wake = p->placement && !s->inlined && s->size;
-	int e;
-
-	e = attach_one(p, t, &ps, m, err, errlen);
-	if (e || s->inlined)
-		return e;
-	if (wake && (placement__take_wait(t->img, s->vaddr, s->vaddr + s->size,
-					  w, MAX_WAIT_SITES, &n) || n == 0))
-		wake = false;
-	for (i = 0; wake && i < n; i++)
-		if (w[i].ret_is_target)
-			wake = false; /* the point is reached on other paths too */
-	if (!wake) {
-		ps = (struct probe_spec){ s, p->skel->progs.gil_held, true,
-					  "held", s->vaddr, s->offset };
-		return attach_one(p, t, &ps, m, err, errlen);
-	}
-	for (i = 0; i < n; i++) {
-		ps = (struct probe_spec){ s, p->skel->progs.wait_wake, false,
-					  "wake", w[i].wake_vaddr, w[i].wake_offset };
-		e = attach_one(p, t, &ps, m, err, errlen);
-		if (e)
-			return e;
-	}
-	return 0;
-}
-
 int probes__attach(struct probes *p, const struct py_target *t,
-		   const struct gil_sites *s, struct model *m, char *err,
+		   const struct probe_plan *plan, struct model *m, char *err,
 		   size_t errlen)
 {
 	struct bpf_link *l;
@@ -304,12 +344,8 @@ int probes__attach(struct probes *p, const struct py_target *t,
 	}
 	if ((e = add_link(p, l)))
 		return e;
-
-	for (size_t i = 0; i < s->n; i++) {
-		if (s->v[i].func == GIL_TAKE)
-			e = attach_take(p, t, &s->v[i], m, err, errlen);
-		else
-			e = attach_drop(p, t, &s->v[i], m, err, errlen);
+	for (size_t i = 0; i < plan->n; i++) {
+		e = attach_one(p, t, &plan->v[i], m, err, errlen);
 		if (e)
 			return e;
 	}

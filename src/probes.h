@@ -23,8 +23,6 @@ struct probes_opts {
 	uint32_t max_threads;   /* per-thread map size */
 	uint32_t ringbuf_bytes; /* power of two, >= page size */
 	bool emit_cycles;       /* the event stream: one record per GIL cycle */
-	bool uretprobe;         /* time acquisitions with a uretprobe on take_gil and
-				   probe every site where it is (no placement) */
 	bool verbose;
 };
 
@@ -39,16 +37,52 @@ int probes__check_system(char *err, size_t errlen);
 struct probes *probes__load(const struct probes_opts *o, char *err,
 			    size_t errlen);
 
+/* The BPF program a probe runs. */
+enum probe_prog {
+	PROG_TAKE_ENTER = 0, /* take_gil entry: a wait begins */
+	PROG_WAKE,           /* take_gil wait loop, after the timed wait returns */
+	PROG_HELD_RET,       /* uretprobe on take_gil: the GIL is held */
+	PROG_DROP,           /* drop_gil site: the hold ends */
+};
+const char *probe_prog__role(enum probe_prog p);
+
+/* One probe: the GIL site it stands for and where it goes. */
+struct probe_spec {
+	enum probe_prog prog;
+	int func;            /* enum gil_func */
+	bool inlined;
+	char symbol[128];
+	char caller[128];
+	uint64_t site_vaddr; /* the function entry / inlined entry pc */
+	uint64_t vaddr;      /* the probed instruction (== site unless moved) */
+	uint64_t offset;     /* its file offset */
+	uint64_t cookie;     /* bpf_cookie: take_gil's tstate argument */
+};
+
+struct probe_plan {
+	struct probe_spec *v;
+	size_t n;
+};
+
 /*
- * Attach take_gil entry, the wait loop's wake points (or a uretprobe on
- * take_gil where none are found), drop_gil entry at every site (moved to
- * an emulated instruction of the same basic block where needed), and the
- * thread-exit tracepoint. Each attached probe is described in
- * @m->probes. Returns 0, or a negative errno with a reason (everything
- * already attached stays until probes__destroy).
+ * Decide every probe for @s: take_gil entries, the wait loop's wake points
+ * (or a uretprobe on take_gil where none are found), and drop_gil sites
+ * moved to an emulated instruction of the same basic block where needed.
+ * With @placement false: entries and a uretprobe, no moving. Depends only
+ * on the interpreter binary (and the kernel's emulation rules), so it can
+ * be cached (attach_cache). Returns 0 or a negative errno.
+ */
+int probes__plan(const struct py_target *t, const struct gil_sites *s,
+		 bool placement, struct probe_plan *plan);
+void probe_plan__free(struct probe_plan *plan);
+
+/*
+ * Attach the thread-exit tracepoint, then every probe of @plan. Each
+ * attached probe is described in @m->probes. Returns 0, or a negative errno
+ * with a reason (everything already attached stays until probes__destroy).
  */
 int probes__attach(struct probes *p, const struct py_target *t,
-		   const struct gil_sites *s, struct model *m, char *err,
+		   const struct probe_plan *plan, struct model *m, char *err,
 		   size_t errlen);
 
 struct gil_ref;

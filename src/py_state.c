@@ -390,6 +390,22 @@ static int cached_layout(struct py_target *t, struct gil_layout *l,
 	return 0;
 }
 
+int py_state__cached_layout(struct py_target *t, struct gil_layout *l,
+			    char *err, size_t errlen)
+{
+	return cached_layout(t, l, err, errlen);
+}
+
+void py_state__preset_layout(struct py_target *t, const struct gil_layout *l)
+{
+	const char *id = elf_image__build_id(t->img);
+
+	snprintf(cache.key, sizeof(cache.key), "%s|%s", id ? id : "",
+		 t->interp_open);
+	cache.l = *l;
+	cache.valid = true;
+}
+
 /* ---- holder TID -------------------------------------------------------- */
 
 static bool is_task(pid_t pid, pid_t tid)

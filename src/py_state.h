@@ -87,6 +87,12 @@ struct gil_ref {
 	uint64_t ts_thread_id_off;  /* PyThreadState.thread_id (pthread_t), 0 unknown */
 };
 
+/* The layout py_state uses for @t (found once per build, then kept). */
+int py_state__cached_layout(struct py_target *t, struct gil_layout *l,
+			    char *err, size_t errlen);
+/* Use @l for @t's build from now on (a layout from the attach cache). */
+void py_state__preset_layout(struct py_target *t, const struct gil_layout *l);
+
 int py_state__gil_ref(struct py_target *t, struct gil_ref *r, char *err,
 		      size_t errlen);
 
