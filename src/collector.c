@@ -203,6 +203,9 @@ int collector__resolve_holder(struct collector *c, uint32_t tid)
 		t->k.wait.buckets[gt_bucket(w)]++;
 		t->k.acquisitions++;
 		c->m->acquisitions++;
+		if (skel->bss->g.last_holder_tid &&
+		    skel->bss->g.last_holder_tid != tid)
+			c->m->holder_switches++;
 		t->k.state = GT_HOLDING;
 		t->k.since_ns = acq;
 		return 1;

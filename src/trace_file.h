@@ -27,6 +27,10 @@ struct trace_writer *trace_writer__open(const char *path, char *err,
 /* Append one ring-buffer record as received (starts with its __u32 type).
  * Returns 0 or a negative errno. */
 int trace_writer__record(struct trace_writer *w, const void *rec, size_t size);
+/* Compress and write the records buffered so far as one frame, so that a
+ * crash loses none of them (the writer also does this every 8192 records
+ * and about every second while records come). 0 or a negative errno. */
+int trace_writer__flush(struct trace_writer *w);
 /* Write the metadata of the closed model @m, flush and close. Returns 0
  * or a negative errno (with @err). Frees @w either way. */
 int trace_writer__finish(struct trace_writer *w, const struct model *m,
