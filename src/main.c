@@ -334,7 +334,7 @@ enum stop_reason { STOP_SIGNAL, STOP_DURATION, STOP_EXIT };
 
 static enum stop_reason trace_loop(struct session *s)
 {
-	uint64_t deadline = 0, next_report = 0;
+	uint64_t deadline = 0, next_report = 0, last_flush = now_ns();
 	struct model prev;
 
 	model__init(&prev);
@@ -359,6 +359,11 @@ static enum stop_reason trace_loop(struct session *s)
 		timeout = wake > now ? (int)((wake - now + 999999) / 1000000) : 0;
 		poll(fds, s->pidfd >= 0 ? 2 : 1, timeout);
 		collector__consume(s->coll);
+		if (s->writer && now_ns() - last_flush > 1000000000ULL) {
+			/* A crash or SIGKILL leaves at most a second unwritten. */
+			trace_writer__flush(s->writer);
+			last_flush = now_ns();
+		}
 		if (!s->model.switch_interval_ns) {
 			struct gil_state st;
 			char e[256];
