@@ -198,6 +198,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		if (parse_long(arg, "--max-threads", 1, 1 << 22, &v))
 			argp_error(state, "--max-threads takes a number from 1 to 4194304");
 		env->max_threads = (uint32_t)v;
+		env->max_threads_set = true;
 		break;
 	case 'q':
 		env->quiet = true;
@@ -230,6 +231,11 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			if (env->pid || env->argv)
 				argp_error(state, "report reads a trace file; it "
 					   "takes no -p or command");
+			if (env->duration > 0 || env->interval > 0 ||
+			    env->uretprobe || env->max_threads_set)
+				argp_error(state, "-d, -i, --uretprobe and "
+					   "--max-threads apply when tracing, "
+					   "not to report");
 			break;
 		}
 		if (!env->pid && !env->argv)

@@ -30,6 +30,7 @@ struct env {
 	int top;                /* --top */
 	bool hist;              /* --hist */
 	uint32_t max_threads;   /* --max-threads */
+	bool max_threads_set;
 	bool quiet, verbose;
 	bool uretprobe;         /* --uretprobe */
 	int color;              /* -1 auto, 0 never, 1 always */

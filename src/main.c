@@ -681,6 +681,14 @@ int main(int argc, char **argv)
 		say(s, "wrote %s (%llu GIL cycles); render it with: giltrace "
 		    "report %s", s->trace_path, (unsigned long long)s->records,
 		    s->trace_path);
+		/* Views asked for at record time: rendered from the file just
+		 * written, as the direct form does. */
+		if (s->env.json || s->env.timeline || s->env.perfetto ||
+		    s->env.html) {
+			rc = render_trace_file(s, s->trace_path);
+			if (rc && s->err[0])
+				fail_msg(s->err);
+		}
 	} else if (s->trace_tmp) {
 		rc = render_trace_file(s, s->trace_path);
 		if (rc && s->err[0])
