@@ -63,6 +63,20 @@ struct {
 	__uint(max_entries, 1 << 22);
 } events SEC(".maps");
 
+/*
+ * Whether the current thread was created after tracing began. Such a
+ * thread is first seen at its first take_gil; seen in any other state, its
+ * earlier events were lost (the map was full), and nothing about them may
+ * be inferred from the start of tracing. task->start_time is
+ * CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns.
+ */
+static __always_inline bool born_after_t0(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	return BPF_CORE_READ(task, start_time) > t0_ns;
+}
+
 static __always_inline bool ours(__u64 pid_tgid)
 {
 	return ready && (__u32)(pid_tgid >> 32) == targ_tgid;
@@ -228,12 +242,20 @@ int wait_wake(struct pt_regs *ctx)
 	if (!t)
 		return 0;
 	if (t->state != GT_WAITING) {
-		/* Entered take_gil before tracing was ready. */
 		t->state = GT_WAITING;
-		t->since_ns = t0_ns;
-		t->wait_begin_ns = t0_ns;
-		t->cyc_flags = GT_CYC_CLIPPED;
-		t->waits_clipped++;
+		if (born_after_t0()) {
+			/* Lost its take_gil entry: the wait's start is
+			 * unknown, so the wait is not counted. */
+			t->since_ns = now;
+			t->wait_begin_ns = 0;
+			t->cyc_flags = GT_CYC_PARTIAL;
+		} else {
+			/* Entered take_gil before tracing was ready. */
+			t->since_ns = t0_ns;
+			t->wait_begin_ns = t0_ns;
+			t->cyc_flags = GT_CYC_CLIPPED;
+			t->waits_clipped++;
+		}
 	}
 	t->woke_ns = now;
 	return 0;
@@ -260,6 +282,13 @@ int gil_held(struct pt_regs *ctx)
 		t->inconsistent++;
 		return 0;
 	default:
+		if (born_after_t0()) {
+			/* Lost its take_gil entry (map full). */
+			t->cyc_flags = GT_CYC_PARTIAL;
+			t->wait_begin_ns = 0;
+			acquired(t, tid, 0, now);
+			return 0;
+		}
 		/* Entered take_gil before tracing was ready: clipped wait. */
 		t->waits_clipped++;
 		t->cyc_flags = GT_CYC_CLIPPED;
@@ -298,9 +327,23 @@ int drop_enter(struct pt_regs *ctx)
 			acq = t->woke_ns;     /* blocked: its last wake */
 		else
 			acq = last > begin ? last : begin;
+		if (flags & GT_CYC_PARTIAL)
+			begin = 0;
 		acquired(t, tid, begin, acq);
 		break;
 	default:
+		if (t->state == GT_UNKNOWN && born_after_t0()) {
+			/* Its earlier events were lost (map full): this
+			 * cycle cannot be told; follow from here on. */
+			t->state = GT_RUNNING;
+			t->since_ns = now;
+			t->wait_begin_ns = 0;
+			t->woke_ns = 0;
+			t->cyc_flags = 0;
+			g.last_release_ns = now;
+			g.last_holder_tid = tid;
+			return 0;
+		}
 		if (t->state == GT_RUNNING)
 			t->inconsistent++;
 		flags |= GT_CYC_INFERRED;

@@ -133,6 +133,8 @@ enum gt_rec_type {
 #define GT_CYC_CLIPPED  0x1 /* the wait began before tracing: wait_begin_ns = t0 */
 #define GT_CYC_INFERRED 0x2 /* acquisition inferred, not seen (see giltrace.bpf.c) */
 #define GT_CYC_AT_START 0x4 /* held when tracing began: no wait, held_ns = t0 */
+#define GT_CYC_PARTIAL  0x8 /* the thread's earlier events were lost (map full):
+			       its wait's start is unknown and not counted */
 
 /* The GIL, for BPF (see struct gil_ref in src/py_state.h). */
 struct gt_gil_ref {

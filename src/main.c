@@ -38,6 +38,7 @@ struct session {
 	bool launch;
 	int fail;                /* exit status when giltrace fails */
 	struct launch *L;
+	bool L_done;             /* the command has exited and was reaped */
 	struct py_target target;
 	bool have_target;
 	struct gil_sites sites;
@@ -74,8 +75,12 @@ static void say(const struct session *s, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* One line on stderr, always "giltrace: ..." (module messages may come
+ * without the prefix). */
 static void fail_msg(const char *msg)
 {
+	if (strncmp(msg, "giltrace: ", 10))
+		fputs("giltrace: ", stderr);
 	fprintf(stderr, "%s\n", msg);
 }
 
@@ -125,9 +130,12 @@ static int find_target(struct session *s)
 		return (int)pid;
 	}
 	if (pid == 0) {
-		/* The command ran to its end without a CPython interpreter. */
+		/* The command ran to its end without a CPython interpreter:
+		 * say so, and exit with its status, as env(1) would. */
 		snprintf(s->err, sizeof(s->err), "giltrace: '%s' ran no CPython "
 			 "interpreter: nothing was traced", s->env.argv[0]);
+		s->fail = launch__wait(s->L, true);
+		s->L_done = true;
 		return -ENOENT;
 	}
 	return mc.rc;
@@ -706,7 +714,8 @@ int main(int argc, char **argv)
 fail:
 	fail_msg(s->err[0] ? s->err : "giltrace: failed");
 	if (s->L) {
-		launch__kill(s->L);
+		if (!s->L_done)
+			launch__kill(s->L);
 		launch__free(s->L);
 	}
 	cleanup(s);
