@@ -7,8 +7,8 @@
 set -euo pipefail
 
 PKGS=(clang llvm libbpf-dev bpftool libelf-dev libdw-dev elfutils bpftrace
-      libjansson-dev libcmocka-dev libcapstone-dev pkg-config cmake make gcc
-      binutils python3 python3.11-dbg util-linux)
+      libjansson-dev libcmocka-dev libcapstone-dev libzstd-dev zstd pkg-config
+      cmake make gcc binutils python3 python3.11 python3.11-dbg util-linux)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -16,7 +16,14 @@ for p in "${PKGS[@]}"; do
 	[[ $status == installed ]] || missing+=("$p")
 done
 
+web() {
+	# The HTML report's chart library and the browser tests (chromium,
+	# npm packages from the committed lockfile).
+	"$(dirname "$0")/deps-web.sh"
+}
+
 if ((${#missing[@]} == 0)); then
+	web
 	exit 0
 fi
 
@@ -28,3 +35,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+web
