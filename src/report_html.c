@@ -29,6 +29,7 @@
 #include <jansson.h>
 #include "model.h"
 #include "report.h"
+#include "json_util.h"
 #include "timeline.h"
 
 #ifndef GILTRACE_VERSION
@@ -142,25 +143,6 @@ static void add(struct hb *b, json_t *a, json_t *v)
 	}
 	if (json_array_append_new(a, v))
 		b->err = b->err ? b->err : -ENOMEM;
-}
-
-static json_t *jint(uint64_t v)
-{
-	return json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v);
-}
-
-static json_t *jstr(const char *s)
-{
-	json_t *v = json_string(s);
-	char buf[256];
-	size_t i;
-
-	if (v)
-		return v;
-	for (i = 0; s[i] && i + 1 < sizeof(buf); i++)
-		buf[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
-	buf[i] = '\0';
-	return json_string(buf);
 }
 
 /* [b, e, kind] relative to @t0, appended to @seg. */

@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include "model.h"
 #include "report.h"
+#include "json_util.h"
 #include "timeline.h"
 
 #ifndef GILTRACE_VERSION
@@ -48,12 +49,6 @@ static void append(struct jb *b, json_t *arr, json_t *v)
 		b->err = -ENOMEM;
 }
 
-/* ns figures are unsigned 64-bit; JSON integers here are int64. */
-static json_t *jint(uint64_t v)
-{
-	return json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v);
-}
-
 /* A string, or null when empty. */
 static json_t *jstr_or_null(const char *s)
 {
@@ -62,20 +57,6 @@ static json_t *jstr_or_null(const char *s)
 
 /* json_string() refuses invalid UTF-8 (a comm can hold any bytes): fall
  * back to a copy with the offending bytes replaced by '?'. */
-static json_t *jstr(const char *s)
-{
-	json_t *v = json_string(s);
-	char buf[PATH_MAX];
-	size_t i;
-
-	if (v)
-		return v;
-	for (i = 0; s[i] && i + 1 < sizeof(buf); i++)
-		buf[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
-	buf[i] = '\0';
-	return json_string(buf);
-}
-
 static json_t *probe_json(struct jb *b, const struct model_probe *p)
 {
 	json_t *o = json_object();

@@ -35,6 +35,7 @@
 #include <jansson.h>
 #include "model.h"
 #include "report.h"
+#include "json_util.h"
 #include "timeline.h"
 
 #ifndef GILTRACE_VERSION
@@ -98,11 +99,6 @@ static void emit(struct pw *w, json_t *ev)
 	json_decref(ev);
 }
 
-static json_t *jint(uint64_t v)
-{
-	return json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v);
-}
-
 /* µs from the start of tracing, a multiple of 1/1024 (see the header). */
 static double us_at(const struct pw *w, uint64_t t)
 {
@@ -123,21 +119,6 @@ static json_t *jts(const struct pw *w, uint64_t t)
 static json_t *jdur(const struct pw *w, uint64_t b, uint64_t e)
 {
 	return json_real(us_at(w, e) - us_at(w, b));
-}
-
-/* json_string() refuses invalid UTF-8 (a comm can hold any bytes). */
-static json_t *jstr(const char *s)
-{
-	json_t *v = json_string(s);
-	char buf[256];
-	size_t i;
-
-	if (v)
-		return v;
-	for (i = 0; s[i] && i + 1 < sizeof(buf); i++)
-		buf[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
-	buf[i] = '\0';
-	return json_string(buf);
 }
 
 /* A new event {"name", "cat", "ph", "pid", "tid"}. */
