@@ -49,6 +49,7 @@ static const char doc[] =
 #define OPT_PERFETTO 8
 #define OPT_HTML 9
 #define OPT_URETPROBE 10
+#define OPT_RINGBUF 11
 
 static const struct argp_option opts[] = {
 	{ 0, 0, 0, 0, "Target:", 1 },
@@ -77,6 +78,9 @@ static const struct argp_option opts[] = {
 	{ "uretprobe", OPT_URETPROBE, 0, 0, "Time acquisitions with a uretprobe on "
 	  "take_gil and probe every drop_gil site where it starts (slower; for "
 	  "comparison)", 4 },
+	{ "ring-buffer", OPT_RINGBUF, "BYTES", 0, "Size of the kernel's event buffer "
+	  "for the event stream (a power of two, 4096 to 1 GiB; default 4 MiB); "
+	  "records that do not fit are counted as lost", 4 },
 	{ "verbose", 'v', 0, 0, "libbpf debug output and the probe list", 4 },
 	{ 0 },
 };
@@ -205,6 +209,13 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_URETPROBE:
 		env->uretprobe = true;
+		break;
+	case OPT_RINGBUF:
+		if (parse_long(arg, "--ring-buffer", 4096, 1L << 30, &v) ||
+		    (v & (v - 1)))
+			argp_error(state, "--ring-buffer takes a power of two "
+				   "from 4096 to 1073741824");
+		env->ringbuf_bytes = (uint32_t)v;
 		break;
 	case 'v':
 		env->verbose = true;

@@ -33,6 +33,7 @@ struct env {
 	bool max_threads_set;
 	bool quiet, verbose;
 	bool uretprobe;         /* --uretprobe */
+	uint32_t ringbuf_bytes; /* --ring-buffer */
 	int color;              /* -1 auto, 0 never, 1 always */
 };
 

@@ -83,6 +83,11 @@ void collector__free(struct collector *c)
 	free(c);
 }
 
+int collector__fd(const struct collector *c)
+{
+	return ring_buffer__epoll_fd(c->rb);
+}
+
 int collector__consume(struct collector *c)
 {
 	return ring_buffer__consume(c->rb);

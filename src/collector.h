@@ -18,6 +18,10 @@ struct collector;
 struct collector *collector__new(struct probes *p, struct model *m);
 void collector__free(struct collector *c);
 
+/* A descriptor that polls readable when the kernel asks for the ring
+ * buffer to be drained (it does so only when the buffer is half full). */
+int collector__fd(const struct collector *c);
+
 /* Consume every ring-buffer record available now. Returns records
  * consumed, or a negative errno. */
 int collector__consume(struct collector *c);

@@ -199,6 +199,7 @@ static int setup_probes(struct session *s)
 		.max_threads = s->env.max_threads,
 		.verbose = s->env.verbose,
 		.emit_cycles = wants_stream(&s->env),
+		.ringbuf_bytes = s->env.ringbuf_bytes,
 	};
 	char gerr[ERRLEN];
 	struct gil_ref ref;
@@ -353,8 +354,9 @@ static enum stop_reason trace_loop(struct session *s)
 		next_report = s->t0 + (uint64_t)(s->env.interval * 1e9);
 
 	for (;;) {
-		struct pollfd fds[2] = {
+		struct pollfd fds[3] = {
 			{ .fd = s->sfd, .events = POLLIN },
+			{ .fd = collector__fd(s->coll), .events = POLLIN },
 			{ .fd = s->pidfd, .events = POLLIN },
 		};
 		uint64_t now = now_ns(), wake = now + 100000000ULL;
@@ -365,7 +367,7 @@ static enum stop_reason trace_loop(struct session *s)
 		if (next_report && next_report < wake)
 			wake = next_report;
 		timeout = wake > now ? (int)((wake - now + 999999) / 1000000) : 0;
-		poll(fds, s->pidfd >= 0 ? 2 : 1, timeout);
+		poll(fds, s->pidfd >= 0 ? 3 : 2, timeout);
 		collector__consume(s->coll);
 		if (s->writer && now_ns() - last_flush > 1000000000ULL) {
 			/* A crash or SIGKILL leaves at most a second unwritten. */
@@ -388,7 +390,7 @@ static enum stop_reason trace_loop(struct session *s)
 			model__free(&prev);
 			return STOP_SIGNAL;
 		}
-		if (s->pidfd >= 0 && (fds[1].revents & (POLLIN | POLLHUP))) {
+		if (s->pidfd >= 0 && (fds[2].revents & (POLLIN | POLLHUP))) {
 			model__free(&prev);
 			return STOP_EXIT;
 		}

@@ -204,8 +204,23 @@ static json_t *build(struct jb *b, const struct model *m,
 	for (ssize_t i = 0; i < n; i++)
 		append(b, threads, thread_json(b, m, v[i]));
 	put(b, root, "threads", threads);
-	if (o && o->tl)
+	if (o && o->tl) {
+		json_t *ranges = json_array();
+
 		put(b, root, "blocked_by", blocked_json(b, o->tl, v, n));
+		/* Event-stream records lost in the kernel: the time ranges the
+		 * timeline views mark incomplete (aggregates are complete). */
+		put(b, root, "records_lost", jint(o->tl->lost_records));
+		for (size_t i = 0; i < o->tl->nlost; i++) {
+			json_t *r = json_object();
+
+			put(b, r, "begin_ns", jint(o->tl->lost[i].begin - o->tl->t0));
+			put(b, r, "end_ns", jint(o->tl->lost[i].end - o->tl->t0));
+			put(b, r, "count", jint(o->tl->lost[i].count));
+			append(b, ranges, r);
+		}
+		put(b, root, "incomplete_ranges", ranges);
+	}
 	put(b, root, "threads_total", jint(m->nthreads));
 	put(b, root, "dropped_events", jint(m->dropped_events));
 	put(b, root, "exits_deferred", jint(m->exits_deferred));

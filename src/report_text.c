@@ -679,6 +679,20 @@ static void print_warnings(FILE *out, const struct model *m,
 		print_tid_list(out, v, n, TC_CLIPPED);
 		fputc('\n', out);
 	}
+	if (o && o->tl && o->tl->lost_records) {
+		const struct timeline *tl = o->tl;
+
+		gap(out, &first);
+		fprintf(out, "%swarning:%s %" PRIu64 " GIL cycles of the event stream"
+			" were lost (ring buffer full) in %zu time range%s, from %.3fs"
+			" to %.3fs of the trace: the timeline views mark them"
+			" incomplete; the figures above come from the kernel's"
+			" aggregates and are complete\n", col(o, C_YELLOW),
+			col(o, C_OFF), tl->lost_records, tl->nlost,
+			tl->nlost == 1 ? "" : "s",
+			tl->nlost ? (tl->lost[0].begin - tl->t0) / 1e9 : 0.0,
+			tl->nlost ? (tl->lost[tl->nlost - 1].end - tl->t0) / 1e9 : 0.0);
+	}
 	if (m->exits_deferred) {
 		gap(out, &first);
 		fprintf(out, "note: %" PRIu64 " thread-exit records waited in the"
