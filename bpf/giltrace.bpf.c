@@ -107,6 +107,19 @@ static __always_inline struct gt_thread *thread_get(__u32 tid, __u64 now)
 	return t;
 }
 
+/* Every uprobe program starts here: the calling thread's entry, or NULL
+ * when the event is not ours (other process, tracing not ready, map full). */
+static __always_inline struct gt_thread *this_thread(__u32 *tid, __u64 *now)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (!ours(id))
+		return NULL;
+	*tid = (__u32)id;
+	*now = bpf_ktime_get_ns();
+	return thread_get(*tid, *now);
+}
+
 static __always_inline void dist_add(struct gt_dist *d, __u64 ns)
 {
 	__u64 idx = gt_bucket(ns);
@@ -206,13 +219,11 @@ static __always_inline __u64 tstate_arg(struct pt_regs *ctx, __u64 cookie)
 SEC("uprobe")
 int take_enter(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid(), now;
 	struct gt_thread *t;
+	__u64 now;
+	__u32 tid;
 
-	if (!ours(id))
-		return 0;
-	now = bpf_ktime_get_ns();
-	t = thread_get((__u32)id, now);
+	t = this_thread(&tid, &now);
 	if (!t)
 		return 0;
 	if (t->state == GT_HOLDING) {
@@ -232,13 +243,11 @@ int take_enter(struct pt_regs *ctx)
 SEC("uprobe")
 int wait_wake(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid(), now;
 	struct gt_thread *t;
+	__u64 now;
+	__u32 tid;
 
-	if (!ours(id))
-		return 0;
-	now = bpf_ktime_get_ns();
-	t = thread_get((__u32)id, now);
+	t = this_thread(&tid, &now);
 	if (!t)
 		return 0;
 	if (t->state != GT_WAITING) {
@@ -265,14 +274,11 @@ int wait_wake(struct pt_regs *ctx)
 SEC("uprobe")
 int gil_held(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid(), now;
-	__u32 tid = (__u32)id;
 	struct gt_thread *t;
+	__u64 now;
+	__u32 tid;
 
-	if (!ours(id))
-		return 0;
-	now = bpf_ktime_get_ns();
-	t = thread_get(tid, now);
+	t = this_thread(&tid, &now);
 	if (!t)
 		return 0;
 	switch (t->state) {
@@ -303,14 +309,11 @@ int gil_held(struct pt_regs *ctx)
 SEC("uprobe")
 int drop_enter(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid(), now, acq, begin, last;
-	__u32 tid = (__u32)id, flags;
+	__u64 now, acq, begin, last;
+	__u32 tid, flags;
 	struct gt_thread *t;
 
-	if (!ours(id))
-		return 0;
-	now = bpf_ktime_get_ns();
-	t = thread_get(tid, now);
+	t = this_thread(&tid, &now);
 	if (!t)
 		return 0;
 	last = g.last_release_ns;
