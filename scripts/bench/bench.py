@@ -1,9 +1,12 @@
 #!/usr/bin/python3
 """bench.py - scripts/bench.sh's driver: what giltrace costs the program it traces.
 
-One run prints one table: workload x interpreter x tracer (untraced,
-giltrace, the bpftrace equivalent), each the median of ROUNDS interleaved
-rounds (A B C A B C ...), with the ratio to untraced. Every variant launches
+One run prints one table: workload x interpreter x tracer (untraced, the
+floor, giltrace, giltrace with its event stream on, the bpftrace
+equivalent), each the median of ROUNDS interleaved rounds (A B C A B C ...),
+with the ratio to untraced. The floor is a bpftrace script with empty
+actions at giltrace's own take_gil entries and drop_gil sites: what two
+probe hits per GIL cycle cost whatever their programs do. Every variant launches
 the interpreter binary the same way (directly, as the tracer's child), and
 the elapsed time is the one the workload prints itself (time.perf_counter
 around its threads), so tracer start-up is excluded and the ratio is the
@@ -11,6 +14,10 @@ perturbation of the traced program alone.
 
 Environment (all optional):
   ROUNDS=5            interleaved rounds (the performance issue asks for >= 9)
+  CPU_ROUNDS=ROUNDS   rounds of the cpu workload (the issue asks for 15); rounds
+                      past ROUNDS run the cpu workload alone, still interleaved
+  VARIANTS=...        which tracers, default untraced,floor,giltrace,
+                      giltrace+stream,bpftrace (untraced is always run)
   WORKLOADS=cpu,io    which workloads
   PYTHONS=a,b         interpreter binaries instead of the default set
   GILTRACE=path       default: build/giltrace
@@ -39,6 +46,9 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 RESULT_RE = re.compile(rb"giltrace-bench: elapsed=([0-9.]+) cpu=([0-9.]+)")
 BT_COUNT_RE = re.compile(rb"^@(acq|rel): (\d+)", re.M)
 ATTACH_RE = b"giltrace: tracing PID"
+BT_ATTACH_RE = re.compile(rb"^Attaching (\d+) probes?", re.M)
+ALL_VARIANTS = ("untraced", "floor", "giltrace", "giltrace+stream", "bpftrace")
+GILTRACE_VARIANTS = ("giltrace", "giltrace+stream")
 
 
 def env_int(name, default):
@@ -52,6 +62,7 @@ def env_int(name, default):
 
 
 ROUNDS = env_int("ROUNDS", 5)
+CPU_ROUNDS = env_int("CPU_ROUNDS", ROUNDS)
 CPU_ITER = env_int("CPU_ITER", 2500000)
 IO_N = env_int("IO_N", 200000)
 RUN_TIMEOUT = env_int("RUN_TIMEOUT", 300)
@@ -83,22 +94,51 @@ class Run:
 		self.attach_s = None  # start -> "giltrace: tracing PID" on stderr
 		self.cpu_s = None     # the launched process's own CPU, not its children's
 		self.hwm_kb = 0       # its peak RSS (VmHWM, polled)
+		self.samples = []     # [(monotonic s, its CPU ns)], polled
+		self.t_result = None  # when its stdout showed the result line
+		self.cpu_result = None  # its CPU ns at that moment
+		self.pid = None
 		self.rc = None
 		self.out = b""
 		self.err = b""
 		self.error = None
+		self.collector_pct = None
 
 	def _read(self, stream, sink, t0):
 		chunks = []
 		for line in stream:
 			if self.attach_s is None and ATTACH_RE in line:
 				self.attach_s = time.monotonic() - t0
+			if self.t_result is None and RESULT_RE.search(line):
+				self.cpu_result = self._task_cpu_ns(self.pid)
+				self.t_result = time.monotonic()
 			chunks.append(line)
 		sink.append(b"".join(chunks))
+
+	@staticmethod
+	def _task_cpu_ns(pid):
+		"""CPU time of the live process @pid, all its threads, in ns
+		(/proc/PID/task/*/schedstat: sum_exec_runtime), or None."""
+		total, seen = 0, False
+		try:
+			tids = os.listdir("/proc/%d/task" % pid)
+		except OSError:
+			return None
+		for tid in tids:
+			try:
+				with open("/proc/%d/task/%s/schedstat" % (pid, tid), "rb") as f:
+					total += int(f.read().split()[0])
+					seen = True
+			except (OSError, ValueError, IndexError):
+				continue
+		return total if seen else None
 
 	def _poll_hwm(self, pid, done):
 		path = "/proc/%d/status" % pid
 		while not done.is_set():
+			c = self._task_cpu_ns(pid)
+			if c is not None:
+				self.samples.append((time.monotonic(), c))
 			try:
 				with open(path, "rb") as f:
 					for line in f:
@@ -130,6 +170,7 @@ class Run:
 			self.error = "cannot run %s: %s" % (self.cmd[0], e)
 			return self
 		Run.current = p
+		self.pid = p.pid
 		outs, errs, done = [], [], threading.Event()
 		readers = [threading.Thread(target=self._read, args=(p.stdout, outs, t0), daemon=True),
 			   threading.Thread(target=self._read, args=(p.stderr, errs, t0), daemon=True),
@@ -162,12 +203,32 @@ class Run:
 		if m:
 			self.elapsed = float(m.group(1))
 			self.work_cpu = float(m.group(2))
+			self.collector_pct = self._collector_pct()
 		elif not self.error:
 			self.error = "exit status %d, no result line%s" % (self.rc, self._last_err())
 		if self.log:
 			with open(self.log, "wb") as f:
 				f.write(b"$ " + " ".join(self.cmd).encode() + b"\n" + self.out + self.err)
 		return self
+
+	def _collector_pct(self):
+		"""The launched process's CPU over the workload's own measured
+		span (its threads' start to join, which ended when the result
+		line appeared), as % of one core; None when not sampled. The span
+		starts elapsed s before the result line; the CPU there is
+		interpolated between the 20 ms samples around it."""
+		if self.t_result is None or self.cpu_result is None or not self.elapsed:
+			return None
+		t_start = self.t_result - self.elapsed
+		before = [s for s in self.samples if s[0] <= t_start]
+		after = [s for s in self.samples if t_start < s[0] <= self.t_result]
+		if not before:
+			return None
+		t0, c0 = before[-1]
+		if after:
+			t1, c1 = after[0]
+			c0 += (c1 - c0) * (t_start - t0) / (t1 - t0)
+		return max(0.0, (self.cpu_result - c0) / 1e9 / self.elapsed * 100)
 
 	def _last_err(self):
 		lines = [l for l in self.err.decode(errors="replace").splitlines()
@@ -348,6 +409,37 @@ def bt_script(probes, path):
 	return None, unsafe
 
 
+def floor_script(probes, path):
+	"""Write the floor: empty bpftrace actions at exactly giltrace's
+	take_gil entries (role wait_begin) and drop_gil sites (role hold_end,
+	at the address giltrace probes, which for an inlined drop_gil may be
+	an emulated instruction a few bytes past the inlined entry). Two probe
+	hits per GIL cycle whose programs do nothing: the cost of the probes
+	alone, below which no exact two-probe tracer can go.
+	Returns (reason it cannot, needs --unsafe, number of sites)."""
+	sites, unsafe = [], False
+	for p in probes:
+		if p.get("role") not in ("wait_begin", "hold_end"):
+			continue
+		if p.get("kind") != "uprobe":
+			return "%s probe %s/%s: the floor wants plain uprobes" % (
+				p.get("role"), p.get("kind"), p.get("address")), False, 0
+		where, raw = bt_site(p)
+		unsafe |= raw
+		site = "uprobe:%s:%s" % (p["file"], where)
+		if site not in sites:
+			sites.append(site)
+	roles = {p.get("role") for p in probes}
+	for role in ("wait_begin", "hold_end"):
+		if role not in roles:
+			return "giltrace reported no %s probe" % role, False, 0
+	with open(path, "w") as f:
+		f.write("/* the floor: giltrace's take_gil entries and drop_gil sites, "
+			"empty actions (scripts/bench/bench.py) */\n")
+		f.write(",\n".join(sites) + "\n{ }\n")
+	return None, unsafe, len(sites)
+
+
 def probe_summary(probes):
 	roles = {}
 	for p in probes:
@@ -409,19 +501,21 @@ def main():
 def prepare(label, py, giltrace, bpftrace, tmp):
 	"""giltrace's probe sites on @py -> the bpftrace script, checked on a
 	short run against giltrace's own acquisition count."""
-	s = {"bt": None, "bt_argv": None, "why_no_bt": None, "probes": None}
+	s = {"bt": None, "bt_argv": None, "why_no_bt": None, "probes": None,
+	     "floor": None, "floor_argv": None, "why_no_floor": None}
 	d = os.path.join(tmp, re.sub(r"\W+", "_", label))
 	os.makedirs(d, exist_ok=True)
 	probes, acq, why = giltrace_probes(giltrace, py, d)
 	if why:
-		s["why_no_bt"] = why
+		s["why_no_bt"] = s["why_no_floor"] = why
 		note("%s: %s" % (label, why))
 		return s
 	s["probes"] = probe_summary(probes)
 	note("%s: giltrace probes: %s" % (label, s["probes"]))
 	if not bpftrace:
-		s["why_no_bt"] = "bpftrace not installed"
+		s["why_no_bt"] = s["why_no_floor"] = "bpftrace not installed"
 		return s
+	prepare_floor(s, label, py, probes, bpftrace, d)
 	bt = os.path.join(d, "gil.bt")
 	why, unsafe = bt_script(probes, bt)
 	if why:
@@ -441,6 +535,28 @@ def prepare(label, py, giltrace, bpftrace, tmp):
 	return s
 
 
+def prepare_floor(s, label, py, probes, bpftrace, d):
+	"""The floor script for @py, checked on a short run: bpftrace must
+	attach every site and the workload must finish."""
+	path = os.path.join(d, "floor.bt")
+	why, unsafe, n = floor_script(probes, path)
+	if not why:
+		argv = [bpftrace] + (["--unsafe"] if unsafe else [])
+		r = Run(argv + ["-c", "%s %s 2000" % (py, WORKLOADS["io"][1]), path]).go()
+		m = BT_ATTACH_RE.search(r.out)
+		if r.error:
+			why = "floor check run failed: " + r.error
+		elif not m or int(m.group(1)) != n:
+			why = "floor check run attached %s of %d probes" % (
+				m.group(1) if m else "no", n)
+	if why:
+		s["why_no_floor"] = why
+		note("%s: floor skipped: %s" % (label, why))
+		return
+	note("%s: floor script %s checked on io 2000: %d probes attached" % (label, path, n))
+	s["floor"], s["floor_argv"] = path, argv
+
+
 def command(variant, py, wl, giltrace, setup, jpath):
 	"""The same launch for every variant: the tracer runs the interpreter."""
 	_, script, args = WORKLOADS[wl]
@@ -451,6 +567,14 @@ def command(variant, py, wl, giltrace, setup, jpath):
 		# Not -q: the "tracing PID" line times the attach. The report
 		# goes to /dev/null; --json gives the counts afterwards.
 		return [giltrace, "-o", "/dev/null", "--json", jpath, "--"] + argv
+	if variant == "giltrace+stream":
+		# The event stream on: --perfetto makes giltrace record every
+		# GIL cycle from the ring buffer to its temporary trace file
+		# while tracing, then render it (here to /dev/null) at the end.
+		return [giltrace, "-o", "/dev/null", "--json", jpath,
+			"--perfetto", "/dev/null", "--"] + argv
+	if variant == "floor":
+		return setup["floor_argv"] + ["-c", " ".join(argv), setup["floor"]]
 	return setup["bt_argv"] + ["-c", " ".join(argv), setup["bt"]]
 
 
@@ -459,7 +583,7 @@ def one_run(variant, py, wl, giltrace, setup, tmp, tag):
 	log = os.path.join(tmp, tag + ".log") if KEEP else None
 	r = Run(command(variant, py, wl, giltrace, setup, jpath), log).go()
 	r.acq = None
-	if variant == "giltrace" and not r.error:
+	if variant in GILTRACE_VARIANTS and not r.error:
 		try:
 			with open(jpath) as f:
 				r.acq = json.load(f)["gil"]["acquisitions"]
@@ -475,6 +599,36 @@ def one_run(variant, py, wl, giltrace, setup, tmp, tag):
 	return r
 
 
+def wanted_variants(have_gt, bpftrace):
+	want = [v.strip() for v in os.environ.get("VARIANTS", ",".join(ALL_VARIANTS)).split(",")
+		if v.strip()]
+	for v in want:
+		if v not in ALL_VARIANTS:
+			sys.exit("bench: unknown variant %r (%s)" % (v, ", ".join(ALL_VARIANTS)))
+	out = []
+	for v in ALL_VARIANTS:
+		if v != "untraced" and v not in want:
+			continue
+		if v != "untraced" and not have_gt:
+			continue  # the floor and bpftrace use giltrace's probe sites
+		if v in ("floor", "bpftrace") and not bpftrace:
+			continue
+		out.append(v)
+	return out
+
+
+def rounds_of(wl):
+	return CPU_ROUNDS if wl == "cpu" else ROUNDS
+
+
+def runnable(v, setup):
+	if v == "bpftrace":
+		return bool(setup.get("bt"))
+	if v == "floor":
+		return bool(setup.get("floor"))
+	return True
+
+
 def bench(giltrace, bpftrace, wl_names, tmp):
 	pys = interpreters()
 	if not pys:
@@ -482,24 +636,27 @@ def bench(giltrace, bpftrace, wl_names, tmp):
 	have_gt = os.access(giltrace, os.X_OK)
 	if not have_gt:
 		note("no %s: build it first (cmake -S . -B build && make -C build); "
-		     "giltrace and bpftrace columns skipped" % giltrace)
+		     "giltrace, floor and bpftrace rows skipped" % giltrace)
 	if not bpftrace:
-		note("bpftrace not found (apt-get install bpftrace): bpftrace column skipped")
+		note("bpftrace not found (apt-get install bpftrace): floor and bpftrace rows skipped")
+	variants = wanted_variants(have_gt, bpftrace)
 	setups = {label: prepare(label, py, giltrace, bpftrace, tmp) if have_gt else {}
 		  for label, py in pys}
-	variants = ["untraced"] + (["giltrace"] if have_gt else []) + \
-		(["bpftrace"] if bpftrace and have_gt else [])
 
 	cells = {}   # (wl, label, variant) -> [Run that gave a result]
 	errors = {}  # (wl, label, variant) -> [error message]
-	ncells = len(wl_names) * len(pys) * len(variants)
-	note("%d rounds x %d runs, interleaved; workload output in %s" % (ROUNDS, ncells, tmp))
-	for rnd in range(ROUNDS):
+	nrounds = max(rounds_of(w) for w in wl_names)
+	note("%s rounds x %d variants x %d interpreters, interleaved; workload output in %s" % (
+		", ".join("%s %d" % (w, rounds_of(w)) for w in wl_names), len(variants),
+		len(pys), tmp))
+	for rnd in range(nrounds):
 		t_round = time.monotonic()
 		for wl in wl_names:
+			if rnd >= rounds_of(wl):
+				continue
 			for label, py in pys:
 				for v in variants:
-					if v == "bpftrace" and not setups[label].get("bt"):
+					if not runnable(v, setups[label]):
 						continue
 					tag = "%s_%s_%s_%d" % (wl, re.sub(r"\W+", "_", label), v, rnd)
 					r = one_run(v, py, wl, giltrace, setups[label], tmp, tag)
@@ -507,35 +664,62 @@ def bench(giltrace, bpftrace, wl_names, tmp):
 					if r.error:
 						errors.setdefault(key, []).append(r.error)
 					cells.setdefault(key, []).append(r)
-		note("round %d/%d done in %.0f s" % (rnd + 1, ROUNDS, time.monotonic() - t_round))
+		note("round %d/%d done in %.0f s" % (rnd + 1, nrounds, time.monotonic() - t_round))
 
 	print_table(wl_names, pys, variants, cells, errors, setups)
 
 
+FOOTER = (
+	"elapsed: the workload's own perf_counter() around its threads (tracer start-up "
+	"excluded); ratio: median traced / median untraced; CPU: the workload's "
+	"process_time() over the same span (includes its BPF programs' cost); acquisitions: GIL "
+	"acquisitions the tracer counted; attach: giltrace start to its \"tracing PID\" "
+	"line; tracer CPU, RSS: the tracer process alone, CPU in 10 ms ticks over its whole "
+	"life (start-up and final report included; its BPF programs run in, and are "
+	"charged to, the workload's threads); collector CPU %: the tracer process's CPU "
+	"(all its threads, ns from /proc/PID/task/*/schedstat) during the workload's "
+	"measured span only, as % of one core.",
+	"floor: bpftrace with EMPTY actions at exactly giltrace's take_gil entries and "
+	"drop_gil sites (the same addresses, inlined sites included): two probe hits per "
+	"GIL cycle whose programs do nothing, the cost no exact tracer can go below; "
+	"giltrace+stream: giltrace with its event stream on (--perfetto /dev/null: every "
+	"GIL cycle goes through the ring buffer to its temporary trace file while tracing, "
+	"rendered at exit, after the workload's span).",
+)
+
+
+def cell_runs(cells, key):
+	return [r for r in cells.get(key, []) if r.elapsed is not None]
+
+
 def print_table(wl_names, pys, variants, cells, errors, setups):
 	uname = os.uname()
-	print("giltrace bench, %s; %d CPUs, kernel %s; %d interleaved rounds, medians"
-	      % (time.strftime("%Y-%m-%d %H:%M %Z"), os.cpu_count(), uname.release, ROUNDS))
+	rounds = ("%d interleaved rounds" % ROUNDS if CPU_ROUNDS == ROUNDS or "cpu" not in wl_names
+		  else "interleaved rounds: cpu %d, others %d" % (CPU_ROUNDS, ROUNDS))
+	print("giltrace bench, %s; %d CPUs, kernel %s; %s, medians"
+	      % (time.strftime("%Y-%m-%d %H:%M %Z"), os.cpu_count(), uname.release, rounds))
 	for w in wl_names:
 		print("  " + WORKLOADS[w][0])
 	hdr = ("workload", "python", "tracer", "elapsed s", "min-max", "ratio",
-	       "CPU s", "CPU ratio", "acquisitions", "attach ms", "tracer CPU s", "tracer RSS MB")
-	rows, notes, verdicts = [], [], []
+	       "CPU s", "CPU ratio", "acquisitions", "attach ms", "tracer CPU s",
+	       "tracer RSS MB", "collector CPU %")
+	rows, notes, verdicts, goals = [], [], [], []
 	for wl in wl_names:
 		for label, _ in pys:
 			base = cpu_base = None
-			ratios, cpu_ratios = {}, {}
+			ratios, cpu_ratios, meds, coll, attach = {}, {}, {}, {}, {}
 			for v in variants:
-				runs = [r for r in cells.get((wl, label, v), []) if r.elapsed is not None]
+				runs = cell_runs(cells, (wl, label, v))
 				errs = errors.get((wl, label, v), [])
 				if errs:
 					notes.append("%s/%s/%s: %d of %d runs failed: %s" % (
-						wl, label, v, len(errs), ROUNDS, errs[0]))
+						wl, label, v, len(errs), rounds_of(wl), errs[0]))
 				if not runs:
 					if not errs:
-						notes.append("%s/%s/%s: not run: %s" % (
-							wl, label, v, setups[label].get("why_no_bt") or "?"))
-					rows.append((wl, label, v, "n/a") + ("",) * 8)
+						why = setups[label].get("why_no_floor" if v == "floor"
+									else "why_no_bt")
+						notes.append("%s/%s/%s: not run: %s" % (wl, label, v, why or "?"))
+					rows.append((wl, label, v, "n/a") + ("",) * (len(hdr) - 4))
 					continue
 				el = [r.elapsed for r in runs]
 				med = median(el)
@@ -544,9 +728,10 @@ def print_table(wl_names, pys, variants, cells, errors, setups):
 					base, cpu_base = med, cpu
 				ratio = med / base if base else None
 				cpu_ratio = cpu / cpu_base if cpu_base and cpu else None
-				ratios[v] = ratio
-				cpu_ratios[v] = cpu_ratio
+				ratios[v], cpu_ratios[v], meds[v] = ratio, cpu_ratio, med
 				traced = v != "untraced"
+				coll[v] = median([r.collector_pct for r in runs]) if traced else None
+				attach[v] = ms(median([r.attach_s for r in runs]))
 				rows.append((
 					wl, label, v, "%.3f" % med,
 					"%.2f-%.2f" % (min(el), max(el)),
@@ -554,24 +739,14 @@ def print_table(wl_names, pys, variants, cells, errors, setups):
 					fmt(cpu, ".3f"),
 					fmt(cpu_ratio, ".2f") + "x" if cpu_ratio else "-",
 					fmt(median([getattr(r, "acq", None) for r in runs]), ",.0f")
-					if traced else "",
-					fmt(ms(median([r.attach_s for r in runs])), ".0f")
-					if v == "giltrace" else "",
+					if v in GILTRACE_VARIANTS or v == "bpftrace" else "",
+					fmt(attach[v], ".0f") if v in GILTRACE_VARIANTS else "",
 					fmt(median([r.cpu_s for r in runs]), ".2f") if traced else "",
-					fmt(max(r.hwm_kb for r in runs) / 1024, ".1f") if traced else ""))
+					fmt(max(r.hwm_kb for r in runs) / 1024, ".1f") if traced else "",
+					fmt(coll[v], ".2f") if traced else ""))
 			if "giltrace" in ratios and "bpftrace" in ratios:
-				g, b = ratios["giltrace"], ratios["bpftrace"]
-				noise = max(rel_mad([r.elapsed for r in cells.get((wl, label, v), [])
-						     if r.elapsed is not None])
-					    for v in ("untraced", "giltrace", "bpftrace"))
-				word = "met" if round(g, 2) <= round(b, 2) else "NOT met"
-				if abs(g - b) <= noise * max(g, b):
-					word += " (the difference is within the run-to-run noise, %.0f%%)" \
-						% (noise * 100)
-				verdicts.append("%s/%s: giltrace %.2fx, bpftrace %.2fx (CPU %s, %s): %s"
-						% (wl, label, g, b,
-						   fmt(cpu_ratios.get("giltrace"), ".2f") + "x",
-						   fmt(cpu_ratios.get("bpftrace"), ".2f") + "x", word))
+				verdicts.append(issue2_verdict(wl, label, ratios, cpu_ratios, cells))
+			goals.extend(issue3_goals(wl, label, ratios, meds, coll, attach, cells))
 	widths = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(len(hdr))]
 
 	def line(r):
@@ -586,12 +761,8 @@ def print_table(wl_names, pys, variants, cells, errors, setups):
 			shown[0] = shown[1] = ""
 		prev = (r[0], r[1])
 		print(line(shown))
-	print("elapsed: the workload's own perf_counter() around its threads (tracer start-up "
-	      "excluded); ratio: median traced / median untraced; CPU: the workload's "
-	      "process_time() over the same span (includes its BPF programs' cost); acquisitions: GIL "
-	      "acquisitions the tracer counted; attach: giltrace start to its \"tracing PID\" "
-	      "line; tracer CPU, RSS: the tracer process alone, CPU in 10 ms ticks (its BPF "
-	      "programs run in, and are charged to, the workload's threads)")
+	for f in FOOTER:
+		print(f)
 	for label, _ in pys:
 		if setups[label].get("probes"):
 			print("probes on %s: %s" % (label, setups[label]["probes"]))
@@ -601,7 +772,65 @@ def print_table(wl_names, pys, variants, cells, errors, setups):
 		print("issue-2 target, giltrace no worse than bpftrace:")
 		for v in verdicts:
 			print("  " + v)
+	if goals:
+		print("issue-3 goals (read them from a quiet machine and enough rounds):")
+		for g in goals:
+			print("  " + g)
 	sys.stdout.flush()
+
+
+def noise_of(cells, wl, label, vs):
+	"""The largest relative median absolute deviation among @vs's cells."""
+	return max([rel_mad([r.elapsed for r in cell_runs(cells, (wl, label, v))]) for v in vs]
+		   or [0.0])
+
+
+def issue2_verdict(wl, label, ratios, cpu_ratios, cells):
+	g, b = ratios["giltrace"], ratios["bpftrace"]
+	noise = noise_of(cells, wl, label, ("untraced", "giltrace", "bpftrace"))
+	word = "met" if round(g, 2) <= round(b, 2) else "NOT met"
+	if abs(g - b) <= noise * max(g, b):
+		word += " (the difference is within the run-to-run noise, %.0f%%)" % (noise * 100)
+	return "%s/%s: giltrace %.2fx, bpftrace %.2fx (CPU %s, %s): %s" % (
+		wl, label, g, b, fmt(cpu_ratios.get("giltrace"), ".2f") + "x",
+		fmt(cpu_ratios.get("bpftrace"), ".2f") + "x", word)
+
+
+def met(x, goal):
+	return "met" if round(x, 2) <= goal else "NOT met"
+
+
+def issue3_goals(wl, label, ratios, meds, coll, attach, cells):
+	"""Issue 3's goals that this run measures, one line each."""
+	out = []
+	n = rounds_of(wl)
+	where = "%s/%s: " % (wl, label)
+	g = ratios.get("giltrace")
+	if wl == "io" and g:
+		goal = 4.0 if "debian" in label else 3.5 if "3.12" in label else None
+		if goal:
+			out.append(where + "io: giltrace %.2fx (goal ≤ %.1fx, median of ≥ 9 rounds; "
+				   "here %d): %s" % (g, goal, n, met(g, goal)))
+	if "giltrace" in meds and "floor" in meds:
+		x = meds["giltrace"] / meds["floor"]
+		noise = noise_of(cells, wl, label, ("giltrace", "floor"))
+		out.append(where + "exact mode vs floor: giltrace/floor = %.2f (goal ≤ 1.25): %s%s"
+			   % (x, met(x, 1.25), " (run-to-run noise %.0f%%)" % (noise * 100)
+			      if noise else ""))
+	if wl == "cpu" and g:
+		noise = noise_of(cells, wl, label, ("untraced", "giltrace"))
+		out.append(where + "cpu: giltrace ≤ 1.03x: %.2fx, median of %d rounds (the goal "
+			   "asks 15), run-to-run noise %.0f%%: %s" % (g, n, noise * 100, met(g, 1.03)))
+	c = coll.get("giltrace+stream")
+	if wl == "cpu" and c is not None:
+		out.append(where + "collector CPU with the event stream on: %.2f%% of one core "
+			   "(goal ≤ 2%%; without the stream: %s%%): %s" % (
+				   c, fmt(coll.get("giltrace"), ".2f"), met(c, 2.0)))
+	a = attach.get("giltrace")
+	if a is not None and wl == "cpu":
+		out.append(where + "attach: %.0f ms, median (goal ≤ 100 ms once the per-build "
+			   "cache is warm): %s" % (a, "met" if a <= 100 else "NOT met"))
+	return out
 
 
 def on_sigterm(signum, frame):
