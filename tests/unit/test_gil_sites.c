@@ -29,6 +29,7 @@
 
 #include "elf_image.h"
 #include "gil_sites.h"
+#include "unit_helpers.h"
 
 #define DEBIAN_PY "/usr/bin/python3.11"
 #define DEBIAN_ID "c561f3aa7232f2bd6ac6d56bd475f1c154a00486"
@@ -42,42 +43,6 @@ static bool have_binutils(void)
 	return system("command -v objdump >/dev/null && command -v nm >/dev/null && "
 		      "command -v readelf >/dev/null && command -v strip >/dev/null && "
 		      "command -v objcopy >/dev/null") == 0;
-}
-
-/* Run a shell command; return its whole stdout (malloc'd) or NULL. */
-static char *run(const char *fmt, ...)
-{
-	char cmd[8192];
-	size_t len = 0, cap = 65536;
-	char *out;
-	va_list ap;
-	FILE *p;
-	size_t r;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	p = popen(cmd, "r");
-	if (!p)
-		return NULL;
-	out = malloc(cap);
-	while (out && (r = fread(out + len, 1, cap - len - 1, p)) > 0) {
-		len += r;
-		if (cap - len < 4096) {
-			char *n = realloc(out, cap *= 2);
-
-			if (!n) {
-				free(out);
-				out = NULL;
-				break;
-			}
-			out = n;
-		}
-	}
-	pclose(p);
-	if (out)
-		out[len] = '\0';
-	return out;
 }
 
 struct seg {
@@ -125,58 +90,6 @@ static bool readelf_offset(const char *path, uint64_t vaddr, uint64_t *off)
 	return false;
 }
 
-struct nm_sym {
-	uint64_t addr, size;
-	char name[128];
-};
-
-struct nm_tab {
-	struct nm_sym *v;
-	size_t n;
-};
-
-/* Defined function symbols (with sizes) per `nm -S`. */
-static void nm_load(const char *path, struct nm_tab *t)
-{
-	char *out = run("nm -n -S --defined-only '%s' 2>/dev/null", path);
-	char *line, *save = NULL;
-	size_t cap = 0;
-
-	assert_non_null(out);
-	t->v = NULL;
-	t->n = 0;
-	for (line = strtok_r(out, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		struct nm_sym s;
-		char type;
-
-		if (sscanf(line, "%" SCNx64 " %" SCNx64 " %c %127s", &s.addr,
-			   &s.size, &type, s.name) != 4 ||
-		    (type != 't' && type != 'T' && type != 'W' && type != 'i'))
-			continue;
-		if (t->n == cap) {
-			cap = cap ? cap * 2 : 4096;
-			t->v = realloc(t->v, cap * sizeof(*t->v));
-			assert_non_null(t->v);
-		}
-		t->v[t->n++] = s;
-	}
-	free(out);
-}
-
-/* The function symbol containing @addr (the highest start at or below). */
-static const struct nm_sym *nm_containing(const struct nm_tab *t, uint64_t addr)
-{
-	const struct nm_sym *best = NULL;
-	size_t i;
-
-	for (i = 0; i < t->n; i++)
-		if (t->v[i].addr <= addr && addr < t->v[i].addr + t->v[i].size &&
-		    (!best || t->v[i].addr > best->addr))
-			best = &t->v[i];
-	return best;
-}
-
 static bool nm_has(const struct nm_tab *t, const char *name, uint64_t addr)
 {
 	size_t i;
@@ -215,14 +128,6 @@ static bool objdump_boundary(const char *path, uint64_t start, uint64_t addr)
 static bool exists(const char *path)
 {
 	return access(path, R_OK) == 0;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static char *make_tmpdir(void)
@@ -296,7 +201,7 @@ static void check_generic(struct elf_image *img, const struct gil_sites *s)
 
 	assert_true(count(s, GIL_TAKE, false) >= 1);
 	assert_true(count(s, GIL_DROP, false) >= 1);
-	nm_load(symfile, &nm);
+	nm_load(symfile, &nm, true);
 	for (i = 0; i < s->n; i++) {
 		const struct gil_site *g = &s->v[i];
 		const struct nm_sym *fn;
@@ -855,17 +760,6 @@ static const char synthetic_asm[] =
 	"\t.size drop_gil.data,8\n"
 	"drop_gil.data:\n\t.quad 0\n";
 
-static uint64_t nm_addr(const struct nm_tab *t, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < t->n; i++)
-		if (strcmp(t->v[i].name, name) == 0)
-			return t->v[i].addr;
-	fail_msg("nm has no %s", name);
-	return 0;
-}
-
 static void test_clone_names(void **state)
 {
 	char path[600], src[600], err[512], *dir, *o;
@@ -898,7 +792,7 @@ static void test_clone_names(void **state)
 	if (gil_sites__find(img, &s, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
 	print_sites(path, &s);
-	nm_load(path, &nm);
+	nm_load(path, &nm, true);
 	assert_false(s.used_dwarf);
 	assert_int_equal(s.n, 4);
 	assert_int_equal(count(&s, GIL_TAKE, false), 2);

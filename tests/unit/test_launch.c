@@ -34,6 +34,7 @@
 #include <cmocka.h>
 
 #include "launch.h"
+#include "unit_helpers.h"
 
 #define PY312 "/root/.pyenv/versions/3.12.1/bin/python3.12"
 #define SHIM  "/root/.pyenv/shims/python3"
@@ -53,14 +54,6 @@ struct mctx {
 	bool probe_existed;
 	double t_match;
 };
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static const char *base(const char *p)
 {

@@ -28,6 +28,7 @@
 #include "elf_image.h"
 #include "gil_sites.h"
 #include "placement.h"
+#include "unit_helpers.h"
 
 #define DEBIAN_PY "/usr/bin/python3.11"
 #define DEBIAN_LIBPY "/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0"
@@ -41,116 +42,6 @@ static bool have(const char *tools)
 	snprintf(cmd, sizeof(cmd), "for t in %s; do command -v $t >/dev/null "
 		 "|| exit 1; done", tools);
 	return system(cmd) == 0;
-}
-
-/* Run a shell command; return its whole stdout (malloc'd) or NULL. */
-static char *run(const char *fmt, ...)
-{
-	size_t len = 0, cap = 65536, r;
-	char cmd[8192], *out;
-	va_list ap;
-	FILE *p;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	p = popen(cmd, "r");
-	if (!p)
-		return NULL;
-	out = malloc(cap);
-	while (out && (r = fread(out + len, 1, cap - len - 1, p)) > 0) {
-		len += r;
-		if (cap - len < 4096) {
-			char *n = realloc(out, cap *= 2);
-
-			if (!n) {
-				free(out);
-				out = NULL;
-				break;
-			}
-			out = n;
-		}
-	}
-	pclose(p);
-	if (out)
-		out[len] = '\0';
-	return out;
-}
-
-/* ---- nm ------------------------------------------------------------------ */
-
-struct nm_sym {
-	uint64_t addr, size;
-	char name[160];
-};
-
-struct nm_tab {
-	struct nm_sym *v;
-	size_t n;
-};
-
-/* All defined symbols (any type, with or without size) per `nm -S`. */
-static void nm_load(const char *path, struct nm_tab *t)
-{
-	char *out = run("nm -n -S --defined-only '%s' 2>/dev/null", path);
-	char *line, *save = NULL;
-	size_t cap = 0;
-
-	assert_non_null(out);
-	memset(t, 0, sizeof(*t));
-	for (line = strtok_r(out, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		struct nm_sym s = { 0 };
-		char type;
-
-		if (sscanf(line, "%" SCNx64 " %" SCNx64 " %c %159s", &s.addr,
-			   &s.size, &type, s.name) != 4) {
-			s.size = 0;
-			if (sscanf(line, "%" SCNx64 " %c %159s", &s.addr, &type,
-				   s.name) != 3)
-				continue;
-		}
-		if (t->n == cap) {
-			cap = cap ? cap * 2 : 4096;
-			t->v = realloc(t->v, cap * sizeof(*t->v));
-			assert_non_null(t->v);
-		}
-		t->v[t->n++] = s;
-	}
-	free(out);
-}
-
-static const struct nm_sym *nm_find(const struct nm_tab *t, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < t->n; i++)
-		if (strcmp(t->v[i].name, name) == 0)
-			return &t->v[i];
-	return NULL;
-}
-
-static uint64_t nm_addr(const struct nm_tab *t, const char *name)
-{
-	const struct nm_sym *s = nm_find(t, name);
-
-	if (!s)
-		fail_msg("symbol %s not found by nm", name);
-	return s->addr;
-}
-
-/* The sized symbol containing @addr with the highest start. */
-static const struct nm_sym *nm_containing(const struct nm_tab *t, uint64_t addr)
-{
-	const struct nm_sym *best = NULL;
-	size_t i;
-
-	for (i = 0; i < t->n; i++)
-		if (t->v[i].size && t->v[i].addr <= addr &&
-		    addr < t->v[i].addr + t->v[i].size &&
-		    (!best || t->v[i].addr > best->addr))
-			best = &t->v[i];
-	return best;
 }
 
 /* ---- objdump --------------------------------------------------------------- */
@@ -690,7 +581,7 @@ static bool synth_build(struct synth *s, const char *ldflags)
 		return false;
 	}
 	free(out);
-	nm_load(s->so, &s->nm);
+	nm_load(s->so, &s->nm, false);
 	s->img = elf_image__open(s->so, "", err, sizeof(err));
 	if (!s->img)
 		fail_msg("%s", err);
@@ -819,11 +710,6 @@ static void test_synthetic(void **state)
 }
 
 /* ---- interpreters --------------------------------------------------------- */
-
-struct interp {
-	const char *label;
-	char path[512];
-};
 
 /* The function of @nm containing @addr and, if any, its `.cold` part:
  * objdump of both appended to @o. */
@@ -998,7 +884,7 @@ static void check_interp(const char *label, const char *path)
 	/* symbols from the debug file when there is one (Debian), as
 	 * elf_image does for a binary without .symtab */
 	symfile = elf_image__debug_path(img) ? elf_image__debug_path(img) : path;
-	nm_load(symfile, &nm);
+	nm_load(symfile, &nm, false);
 	print_message("  %s (%s)\n", label, path);
 	for (i = 0; i < s.n; i++) {
 		if (s.v[i].func == GIL_DROP)

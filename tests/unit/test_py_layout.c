@@ -33,25 +33,7 @@
 #include "elf_image.h"
 #include "py_layout.h"
 #include "target.h"
-
-#define PYENV "/root/.pyenv/versions/"
-
-struct interp {
-	const char *label;
-	const char *python;
-};
-
-static const struct interp interps[] = {
-	{ "pyenv 3.6.15", PYENV "3.6.15/bin/python3" },
-	{ "pyenv 3.7.16", PYENV "3.7.16/bin/python3" },
-	{ "pyenv 3.8.18", PYENV "3.8.18/bin/python3" },
-	{ "pyenv 3.9.18", PYENV "3.9.18/bin/python3" },
-	{ "pyenv 3.10.13", PYENV "3.10.13/bin/python3" },
-	{ "pyenv 3.11.7", PYENV "3.11.7/bin/python3" },
-	{ "pyenv 3.12.1", PYENV "3.12.1/bin/python3" },
-	{ "pyenv 3.13.0", PYENV "3.13.0/bin/python3" },
-	{ "debian 3.11", "/usr/bin/python3.11" },
-};
+#include "unit_helpers.h"
 
 /*
  * Prints "I code name file qualname firstlineno linetable tstate
@@ -138,36 +120,6 @@ static void spawn(const char *python, char *line, size_t len)
 	close(out[0]);
 	assert_non_null(strchr(buf, '\n'));
 	snprintf(line, len, "%.*s", (int)(strchr(buf, '\n') - buf), buf);
-}
-
-/* Until the child sleeps in read(0, ...). */
-static void wait_blocked(void)
-{
-	char p[64], b[128];
-	int i;
-
-	snprintf(p, sizeof(p), "/proc/%d/syscall", (int)kid);
-	for (i = 0; i < 1000; i++) {
-		FILE *f = fopen(p, "r");
-		bool in_read = false;
-
-		if (f) {
-			in_read = fgets(b, sizeof(b), f) && strncmp(b, "0 0x0 ", 6) == 0;
-			fclose(f);
-		}
-		if (in_read)
-			return;
-		usleep(10000);
-	}
-	fail_msg("child %d never blocked in read(0)", (int)kid);
-}
-
-static bool present(const struct interp *in)
-{
-	if (access(in->python, X_OK) == 0)
-		return true;
-	print_message("[  SKIP    ] %s: %s not found\n", in->label, in->python);
-	return false;
 }
 
 static uint64_t rd64(pid_t pid, uint64_t addr)
@@ -275,7 +227,7 @@ static void test_sources_agree(void **state)
 	char line[1024], err[512];
 	int r;
 
-	if (!present(in))
+	if (!present(in->python, in->label))
 		skip();
 	spawn(in->python, line, sizeof(line));
 	assert_int_equal(sscanf(line, "I %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
@@ -284,7 +236,7 @@ static void test_sources_agree(void **state)
 				&v.code, &v.name, &v.file, &v.qual, &v.first, &v.lines,
 				&v.tstate, &v.module_code, &v.sz_empty, &v.sz_ucs2,
 				&v.sz_bytes), 11);
-	wait_blocked();
+	wait_blocked_pid(kid);
 	assert_int_equal(target__open(kid, &t, err, sizeof(err)), 0);
 
 	assert_int_equal(py_layout__from(&t, PY_LAYOUT_TABLE, &tb, err, sizeof(err)), 0);
@@ -325,7 +277,7 @@ static void test_unsupported(void **state)
 	char line[1024], err[512];
 	int minor;
 
-	if (!present(in))
+	if (!present(in->python, in->label))
 		skip();
 	spawn(in->python, line, sizeof(line));
 	assert_int_equal(target__open(kid, &t, err, sizeof(err)), 0);
@@ -381,7 +333,6 @@ static char lib314[64];
 
 static void copy_lib(const char *lib)
 {
-	char cmd[256];
 	int fd;
 
 	if (!lib314[0]) {
@@ -390,39 +341,20 @@ static void copy_lib(const char *lib)
 		assert_true(fd >= 0);
 		close(fd);
 	}
-	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", lib, lib314);
-	assert_int_equal(system(cmd), 0);
+	copy_file(lib, lib314);
 }
 
 /* A copy of pyenv's libpython3.13 whose _Py_DebugOffsets is @words. */
 static bool plant(const uint64_t *words, size_t n)
 {
 	static const char *lib = PYENV "3.13.0/lib/libpython3.13.so.1.0";
-	/* the cookie then PY_VERSION_HEX 3.13.0 final: "xdebugpy" alone also
-	 * occurs as a string elsewhere in the file */
-	static const unsigned char cookie[16] = {
-		'x', 'd', 'e', 'b', 'u', 'g', 'p', 'y',
-		0xf0, 0x00, 0x0d, 0x03, 0, 0, 0, 0,
-	};
-	unsigned char *buf, *hit;
-	struct stat sb;
-	FILE *f;
 
 	if (access(lib, R_OK) != 0)
 		return false;
 	copy_lib(lib);
-	assert_int_equal(stat(lib314, &sb), 0);
-	buf = malloc((size_t)sb.st_size);
-	assert_non_null(buf);
-	f = fopen(lib314, "r+b");
-	assert_non_null(f);
-	assert_int_equal(fread(buf, 1, (size_t)sb.st_size, f), (size_t)sb.st_size);
-	hit = memmem(buf, (size_t)sb.st_size, cookie, sizeof(cookie));
-	assert_non_null(hit);
-	assert_int_equal(fseek(f, (long)(hit - buf) + 8, SEEK_SET), 0);
-	assert_int_equal(fwrite(words + 1, 8, n - 1, f), n - 1);
-	fclose(f);
-	free(buf);
+	/* words[0] stands for the cookie's 8 bytes: the rest follow it */
+	patch_after(lib314, py313_debug_cookie, sizeof(py313_debug_cookie), 8,
+		    words + 1, (n - 1) * sizeof(*words));
 	return true;
 }
 
@@ -494,10 +426,6 @@ static void test_debug_offsets_314(void **state)
 	print_message("[  INFO    ] %s\n", err);
 	elf_image__close(t.img);
 }
-
-#define PER_INTERP(fn, i) \
-	{ .name = #fn "/" #i, .test_func = fn, .teardown_func = teardown, \
-	  .initial_state = (void *)&interps[i] }
 
 int main(void)
 {

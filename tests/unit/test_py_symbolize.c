@@ -43,25 +43,7 @@
 #include "py_layout.h"
 #include "py_symbolize.h"
 #include "target.h"
-
-#define PYENV "/root/.pyenv/versions/"
-
-struct interp {
-	const char *label;
-	const char *python;
-};
-
-static const struct interp interps[] = {
-	{ "pyenv 3.6.15", PYENV "3.6.15/bin/python3" },
-	{ "pyenv 3.7.16", PYENV "3.7.16/bin/python3" },
-	{ "pyenv 3.8.18", PYENV "3.8.18/bin/python3" },
-	{ "pyenv 3.9.18", PYENV "3.9.18/bin/python3" },
-	{ "pyenv 3.10.13", PYENV "3.10.13/bin/python3" },
-	{ "pyenv 3.11.7", PYENV "3.11.7/bin/python3" },
-	{ "pyenv 3.12.1", PYENV "3.12.1/bin/python3" },
-	{ "pyenv 3.13.0", PYENV "3.13.0/bin/python3" },
-	{ "debian 3.11", "/usr/bin/python3.11" },
-};
+#include "unit_helpers.h"
 
 /* The workload; see the header comment. */
 static const char SCRIPT[] =
@@ -355,40 +337,9 @@ static void read_until_ready(struct output *o)
 	}
 }
 
-/* Until the child sleeps in read(0, ...): its frames no longer change. */
-static void wait_blocked(void)
-{
-	char p[64], buf[128];
-	int i;
-
-	snprintf(p, sizeof(p), "/proc/%d/syscall", (int)kid.pid);
-	for (i = 0; i < 1000; i++) {
-		FILE *f = fopen(p, "r");
-		bool in_read = false;
-
-		if (f) {
-			in_read = fgets(buf, sizeof(buf), f) &&
-				  strncmp(buf, "0 0x0 ", 6) == 0;
-			fclose(f);
-		}
-		if (in_read)
-			return;
-		usleep(10000);
-	}
-	fail_msg("child %d never blocked in read(0)", (int)kid.pid);
-}
-
 static void resume(void)
 {
 	assert_int_equal(write(kid.in, "\n", 1), 1);
-}
-
-static bool present(const struct interp *in)
-{
-	if (access(in->python, X_OK) == 0)
-		return true;
-	print_message("[  SKIP    ] %s: %s not found\n", in->label, in->python);
-	return false;
 }
 
 /* ---- what the child said ------------------------------------------------ */
@@ -707,14 +658,14 @@ static void test_symbolize(void **state)
 	size_t nlines;
 	uint64_t code0;
 
-	if (!present(in))
+	if (!present(in->python, in->label))
 		skip();
 	s = calloc(1, sizeof(*s));
 	assert_non_null(s);
 	spawn(in->python);
 	read_until_ready(&o);
 	parse(&o, s);
-	wait_blocked();
+	wait_blocked_pid(kid.pid);
 	assert_int_equal(target__open(kid.pid, &t, err, sizeof(err)), 0);
 	assert_int_equal(py_layout__get(&t, &l, &src, err, sizeof(err)), 0);
 	sym = py_symbolize__new(&t, &l);
@@ -747,10 +698,6 @@ static void test_symbolize(void **state)
 	target__close(&t);
 	free(s);
 }
-
-#define PER_INTERP(fn, i) \
-	{ .name = #fn "/" #i, .test_func = fn, .teardown_func = teardown, \
-	  .initial_state = (void *)&interps[i] }
 
 int main(void)
 {

@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include "model.h"
 #include "report.h"
+#include "unit_helpers.h"
 
 #define MS 1000000ULL
 #define SEC 1000000000ULL
@@ -30,11 +31,7 @@ static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
 static uint64_t rng_next(void)
 {
 	/* splitmix64: fixed seed, same samples on every run */
-	uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
-
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-	return z ^ (z >> 31);
+	return splitmix64(&rng_state);
 }
 
 static double rng_unit(void)
@@ -45,16 +42,6 @@ static double rng_unit(void)
 static double rng_normal(void)
 {
 	return sqrt(-2.0 * log(rng_unit())) * cos(2.0 * M_PI * rng_unit());
-}
-
-/* What the BPF program does for one finished interval. */
-static void dist_add(struct gt_dist *d, uint64_t ns)
-{
-	d->count++;
-	d->sum_ns += ns;
-	if (ns > d->max_ns)
-		d->max_ns = ns;
-	d->buckets[gt_bucket(ns)]++;
 }
 
 /* @n intervals of @each ns +-10% each, in pairs around @each so that they

@@ -31,26 +31,7 @@
 
 #include "py_state.h"
 #include "target.h"
-
-#define PYENV "/root/.pyenv/versions/"
-
-struct interp {
-	const char *label;
-	const char *python;
-	bool is_library;
-};
-
-static const struct interp interps[] = {
-	{ "pyenv 3.6.15", PYENV "3.6.15/bin/python3", true },
-	{ "pyenv 3.7.16", PYENV "3.7.16/bin/python3", true },
-	{ "pyenv 3.8.18", PYENV "3.8.18/bin/python3", true },
-	{ "pyenv 3.9.18", PYENV "3.9.18/bin/python3", true },
-	{ "pyenv 3.10.13", PYENV "3.10.13/bin/python3", true },
-	{ "pyenv 3.11.7", PYENV "3.11.7/bin/python3", true },
-	{ "pyenv 3.12.1", PYENV "3.12.1/bin/python3", true },
-	{ "pyenv 3.13.0", PYENV "3.13.0/bin/python3", true },
-	{ "debian 3.11", "/usr/bin/python3.11", false },
-};
+#include "unit_helpers.h"
 
 #define PY2 PYENV "2.7.18/bin/python"
 
@@ -176,22 +157,6 @@ static void python_version(const char *python, char *out, size_t len)
 	assert_non_null(f);
 	assert_non_null(fgets(out, (int)len, f));
 	pclose(f);
-}
-
-static bool present(const char *path, const char *label)
-{
-	if (access(path, X_OK) == 0)
-		return true;
-	print_message("[  SKIP    ] %s: %s not found\n", label, path);
-	return false;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* Tasks of @pid other than the main one; returns how many, first in *tid. */
@@ -498,14 +463,6 @@ static const char *pyenv_lib(int minor, char *lib, size_t len, char *py,
 	return access(lib, R_OK) == 0 && access(py, X_OK) == 0 ? lib : NULL;
 }
 
-static void copy_file(const char *from, const char *to)
-{
-	char cmd[2048];
-
-	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", from, to);
-	assert_int_equal(system(cmd), 0);
-}
-
 /* The mapped libpython was deleted: opened through /proc/PID/map_files. */
 static void test_deleted_library(void **state)
 {
@@ -584,15 +541,8 @@ static void test_free_threaded(void **state)
 {
 	char lib[512], py[512], dir[] = "/tmp/gt-target-XXXXXX", copy[600];
 	char env[700], err[512];
-	static const unsigned char cookie[16] = {
-		'x', 'd', 'e', 'b', 'u', 'g', 'p', 'y',
-		0xf0, 0x00, 0x0d, 0x03, 0, 0, 0, 0,   /* 3.13.0 final */
-	};
 	struct py_target t;
-	unsigned char *buf, *hit;
 	uint64_t one = 1;
-	struct stat sb;
-	FILE *f;
 	pid_t pid;
 
 	if (!pyenv_lib(13, lib, sizeof(lib), py, sizeof(py))) {
@@ -602,18 +552,9 @@ static void test_free_threaded(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(copy, sizeof(copy), "%s/libpython3.13.so.1.0", dir);
 	copy_file(lib, copy);
-	assert_int_equal(stat(copy, &sb), 0);
-	buf = malloc((size_t)sb.st_size);
-	assert_non_null(buf);
-	f = fopen(copy, "r+b");
-	assert_non_null(f);
-	assert_int_equal(fread(buf, 1, (size_t)sb.st_size, f), (size_t)sb.st_size);
-	hit = memmem(buf, (size_t)sb.st_size, cookie, sizeof(cookie));
-	assert_non_null(hit);
-	assert_int_equal(fseek(f, (long)(hit - buf) + 16, SEEK_SET), 0);
-	assert_int_equal(fwrite(&one, 8, 1, f), 1);
-	fclose(f);
-	free(buf);
+	/* free_threaded: 16 bytes past the cookie's start */
+	patch_after(copy, py313_debug_cookie, sizeof(py313_debug_cookie), 16,
+		    &one, sizeof(one));
 	snprintf(env, sizeof(env), "LD_LIBRARY_PATH=%s", dir);
 	{
 		char *argv[] = { py, "-c", S_SLEEP, NULL };
@@ -628,9 +569,6 @@ static void test_free_threaded(void **state)
 	assert_non_null(strstr(err, "free-threaded build (libpython3.13.so.1.0): it has no GIL to trace"));
 }
 
-#define PER_INTERP(fn, i) \
-	{ .name = #fn "/" #i, .test_func = fn, .teardown_func = teardown, \
-	  .initial_state = (void *)&interps[i] }
 #define ALL_INTERPS(fn) \
 	PER_INTERP(fn, 0), PER_INTERP(fn, 1), PER_INTERP(fn, 2), \
 	PER_INTERP(fn, 3), PER_INTERP(fn, 4), PER_INTERP(fn, 5), \

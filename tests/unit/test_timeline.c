@@ -21,6 +21,7 @@
 #include "model.h"
 #include "timeline.h"
 #include "trace_file.h"
+#include "unit_helpers.h"
 
 #define T0 1000000ULL
 #define A 100
@@ -33,20 +34,7 @@ static uint64_t rng_state = 0xD1B54A32D192ED03ULL;
 static uint64_t rng_next(void)
 {
 	/* splitmix64: fixed seed, same schedules on every run */
-	uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
-
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-	return z ^ (z >> 31);
-}
-
-static void dist_add(struct gt_dist *d, uint64_t ns)
-{
-	d->count++;
-	d->sum_ns += ns;
-	if (ns > d->max_ns)
-		d->max_ns = ns;
-	d->buckets[gt_bucket(ns)]++;
+	return splitmix64(&rng_state);
 }
 
 /* ---- a trace under construction --------------------------------------- */
@@ -664,10 +652,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[512];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
+	return remove_tree(dir);
 }
 
 int main(void)

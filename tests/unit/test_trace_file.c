@@ -19,6 +19,7 @@
 #include <zstd.h>
 #include "model.h"
 #include "trace_file.h"
+#include "unit_helpers.h"
 
 #define T0 5000000000ULL
 
@@ -29,11 +30,7 @@ static uint64_t rng_state = 0x2545F4914F6CDD1DULL;
 static uint64_t rng_next(void)
 {
 	/* splitmix64: fixed seed, same flips on every run */
-	uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
-
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-	return z ^ (z >> 31);
+	return splitmix64(&rng_state);
 }
 
 static const char *path_of(const char *name)
@@ -85,15 +82,6 @@ static void spit(const char *path, const void *buf, size_t n)
 	assert_non_null(f);
 	assert_int_equal(fwrite(buf, 1, n, f), n);
 	fclose(f);
-}
-
-static void dist_add(struct gt_dist *d, uint64_t ns)
-{
-	d->count++;
-	d->sum_ns += ns;
-	if (ns > d->max_ns)
-		d->max_ns = ns;
-	d->buckets[gt_bucket(ns)]++;
 }
 
 /* A model that uses every field, with awkward values. */
@@ -833,10 +821,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[512];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
+	return remove_tree(dir);
 }
 
 int main(void)

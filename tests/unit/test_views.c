@@ -32,6 +32,7 @@
 #include "model.h"
 #include "report.h"
 #include "timeline.h"
+#include "unit_helpers.h"
 
 #define US 1000ULL
 #define MS 1000000ULL
@@ -54,11 +55,7 @@ static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
 
 static uint64_t rng_next(void)
 {
-	uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
-
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-	return z ^ (z >> 31);
+	return splitmix64(&rng_state);
 }
 
 /* @v +- @pct percent. */
@@ -230,15 +227,6 @@ static void compute_blocked(struct timeline *tl)
 	}
 	qsort(tl->blocked, tl->nblocked, sizeof(*tl->blocked), blocked_order);
 	free(h);
-}
-
-static void dist_add(struct gt_dist *d, uint64_t ns)
-{
-	d->count++;
-	d->sum_ns += ns;
-	if (ns > d->max_ns)
-		d->max_ns = ns;
-	d->buckets[gt_bucket(ns)]++;
 }
 
 static void add_probe(struct model *m, const char *fn, const char *role,
@@ -1140,10 +1128,7 @@ static int setup_tmp(void **state)
 
 static int teardown_tmp(void **state)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return remove_tree(tmpdir) == 0 ? 0 : -1;
 }
 
 int main(int argc, char **argv)
