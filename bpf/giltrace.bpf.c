@@ -216,6 +216,27 @@ static __always_inline __u64 tstate_arg(struct pt_regs *ctx, __u64 cookie)
 	}
 }
 
+/*
+ * The thread is inside take_gil but its entry was not seen: it entered
+ * before tracing was ready (the wait is counted from the start of
+ * tracing), or, born after that, its entry was lost because the map was
+ * full (the wait's start is unknown and the wait is not counted).
+ */
+static __always_inline void unseen_wait(struct gt_thread *t, __u64 now)
+{
+	t->state = GT_WAITING;
+	if (born_after_t0()) {
+		t->since_ns = now;
+		t->wait_begin_ns = 0;
+		t->cyc_flags = GT_CYC_PARTIAL;
+	} else {
+		t->since_ns = t0_ns;
+		t->wait_begin_ns = t0_ns;
+		t->cyc_flags = GT_CYC_CLIPPED;
+		t->waits_clipped++;
+	}
+}
+
 SEC("uprobe")
 int take_enter(struct pt_regs *ctx)
 {
@@ -250,22 +271,8 @@ int wait_wake(struct pt_regs *ctx)
 	t = this_thread(&tid, &now);
 	if (!t)
 		return 0;
-	if (t->state != GT_WAITING) {
-		t->state = GT_WAITING;
-		if (born_after_t0()) {
-			/* Lost its take_gil entry: the wait's start is
-			 * unknown, so the wait is not counted. */
-			t->since_ns = now;
-			t->wait_begin_ns = 0;
-			t->cyc_flags = GT_CYC_PARTIAL;
-		} else {
-			/* Entered take_gil before tracing was ready. */
-			t->since_ns = t0_ns;
-			t->wait_begin_ns = t0_ns;
-			t->cyc_flags = GT_CYC_CLIPPED;
-			t->waits_clipped++;
-		}
-	}
+	if (t->state != GT_WAITING)
+		unseen_wait(t, now);
 	t->woke_ns = now;
 	return 0;
 }
@@ -288,21 +295,10 @@ int gil_held(struct pt_regs *ctx)
 		t->inconsistent++;
 		return 0;
 	default:
-		if (born_after_t0()) {
-			/* Lost its take_gil entry (map full). */
-			t->cyc_flags = GT_CYC_PARTIAL;
-			t->wait_begin_ns = 0;
-			acquired(t, tid, 0, now);
-			return 0;
-		}
-		/* Entered take_gil before tracing was ready: clipped wait. */
-		t->waits_clipped++;
-		t->cyc_flags = GT_CYC_CLIPPED;
-		t->since_ns = t0_ns;
-		t->wait_begin_ns = t0_ns;
+		unseen_wait(t, now);
 		break;
 	}
-	acquired(t, tid, t->since_ns, now);
+	acquired(t, tid, t->wait_begin_ns, now);
 	return 0;
 }
 
