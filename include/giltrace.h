@@ -123,6 +123,7 @@ enum gt_rec_type {
 	GT_REC_CYCLE = 2,       /* struct gt_rec_cycle: one wait+hold, sent at release */
 	GT_REC_ABANDONED = 3,   /* struct gt_rec_cycle: a wait ended by the thread's exit */
 	GT_REC_LOST = 4,        /* struct gt_rec_lost: records the buffer could not take */
+	GT_REC_STACK = 5,       /* struct gt_rec_stack: a stack seen for the first time */
 };
 
 /* bpf_cookie of a take_gil entry probe: which argument (1-6) is the
@@ -158,6 +159,8 @@ struct gt_rec_cycle {
 	__u64 release_ns;
 	__u32 cpu;   /* CPU of the release */
 	__u32 flags; /* GT_CYC_* */
+	__u64 wait_stack; /* stack id (struct gt_stack) of the wait, 0 none */
+	__u64 hold_stack; /* stack id at the release, 0 none */
 };
 
 /* Records lost between first_ns and last_ns (ring buffer full). */
@@ -249,7 +252,60 @@ struct gt_py_frame_layout {
 	__u8 str_compact_shift; /* state: compact (1 bit) */
 	__u8 str_ascii_shift;   /* state: ascii (1 bit) */
 	__u8 str_ready_shift;   /* state: ready (1 bit, up to 3.11), 0xff from 3.12 */
-	__u32 pad1[2];          /* no implicit padding: 128 bytes */
+	__u32 fr_span;          /* bytes of a frame the walker reads at once: covers
+				 * fr_code, fr_back, fr_instr and fr_owner */
+	__u32 pad1;             /* no implicit padding: 128 bytes */
+};
+
+/*
+ * Python stacks (--stacks). The BPF walker (struct gt_py_frame_layout)
+ * reads at most GT_STACK_MAX frames, innermost first, each as the code
+ * object's address and the raw instruction position; a stack's id is a
+ * 64-bit hash of its frames and flags (0 is never an id). A stack is sent
+ * to userspace once, as a GT_REC_STACK record, the first time it is seen;
+ * userspace names its frames while the process still has them.
+ */
+#define GT_STACK_MAX 64
+
+#define GT_STK_TRUNCATED  0x1 /* deeper than GT_STACK_MAX: outer frames missing */
+#define GT_STK_UNREADABLE 0x2 /* a frame could not be read: the walk stopped there */
+#define GT_STK_NO_TSTATE  0x4 /* the thread state was unknown: no frames */
+
+struct gt_frame {
+	__u64 code; /* code object (masked with fr_code_mask) */
+	__u64 pos;  /* instruction position as the frame holds it (enum gt_py_instr) */
+};
+
+struct gt_stack {
+	__u64 id;
+	__u32 depth; /* frames[0..depth) valid, innermost first */
+	__u32 flags; /* GT_STK_* */
+	struct gt_frame frames[GT_STACK_MAX];
+};
+
+struct gt_rec_stack {
+	__u32 type; /* GT_REC_STACK */
+	__u32 pad;
+	struct gt_stack s;
+};
+
+/* What a stack's weight measures. */
+enum gt_weight {
+	GT_W_WAIT = 0, /* waited for the GIL with this stack */
+	GT_W_HOLD = 1, /* held the GIL with this stack */
+};
+
+/* Per-thread stack weights, aggregated in the kernel (map stack_weights). */
+struct gt_stack_key {
+	__u32 tid;
+	__u32 kind; /* enum gt_weight */
+	__u64 first_seen_ns; /* with tid: the thread (TIDs are reused) */
+	__u64 stack_id;
+};
+
+struct gt_stack_val {
+	__u64 count;
+	__u64 ns;
 };
 
 #endif /* GILTRACE_H */

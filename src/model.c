@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "model.h"
+#include "model_stacks.h"
 
 void model__init(struct model *m)
 {
@@ -16,6 +17,8 @@ void model__free(struct model *m)
 {
 	free(m->probes);
 	free(m->threads);
+	model_stacks__free(m->stacks);
+	m->stacks = NULL;
 	m->probes = NULL;
 	m->threads = NULL;
 	m->nprobes = m->nthreads = m->cap = 0;
@@ -189,6 +192,7 @@ int model__copy(const struct model *m, struct model *out)
 	*out = *m;
 	out->probes = NULL;
 	out->threads = NULL;
+	out->stacks = NULL;
 	if (m->nprobes) {
 		out->probes = malloc(m->nprobes * sizeof(*m->probes));
 		if (!out->probes)

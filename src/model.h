@@ -64,6 +64,10 @@ struct model {
 
 	bool launch_mode;
 	int exit_status;          /* launch mode: the command's status */
+
+	/* Where threads waited and held (--stacks): NULL when stacks were not
+	 * captured. Owned by the model. */
+	struct model_stacks *stacks;
 };
 
 void model__init(struct model *m);
@@ -102,7 +106,8 @@ uint64_t model__held_ns(const struct model *m);
 int model__diff(const struct model *cur, const struct model *prev,
 		struct model *out);
 
-/* Copy of @m (probes and threads duplicated). */
+/* Copy of @m (probes and threads duplicated; stacks are not copied: the
+ * copy's stacks is NULL). */
 int model__copy(const struct model *m, struct model *out);
 
 /* Distribution helpers. */

@@ -165,6 +165,21 @@ static int check(const struct gt_py_frame_layout *l, char *why, size_t len)
 	return 0;
 }
 
+/* Bytes from a frame's start that hold every field the walker reads, so
+ * that BPF reads a frame with one bpf_probe_read_user. */
+static __u32 frame_span(const struct gt_py_frame_layout *l)
+{
+	__u32 span = l->fr_code + 8;
+
+	if (l->fr_back + 8 > span)
+		span = l->fr_back + 8;
+	if (l->fr_instr + l->fr_instr_size > span)
+		span = l->fr_instr + l->fr_instr_size;
+	if (l->fr_owner != GT_PY_NONE && l->fr_owner + 1 > span)
+		span = l->fr_owner + 1;
+	return span;
+}
+
 /* ---- table ------------------------------------------------------------ */
 
 /*
@@ -567,6 +582,8 @@ int py_layout__from(struct py_target *t, enum py_layout_source src,
 	}
 	if (r == 0)
 		r = check(&l, why, sizeof(why));
+	if (r == 0)
+		l.fr_span = frame_span(&l);
 	if (r == -ENOENT)
 		set_err(err, errlen, "giltrace: no %s frame layout for Python %s (%s)",
 			py_layout__source_name(src), t->version, t->interp);

@@ -287,6 +287,8 @@ static int on_cycle(struct builder *b, const struct gt_rec_cycle *r)
 		.held = r->held_ns,
 		.release = r->release_ns,
 		.cpu = r->cpu,
+		.wait_stack = r->wait_stack,
+		.hold_stack = r->hold_stack,
 		.flags = r->flags & ~(uint32_t)(TL_OPEN_HOLD | TL_OPEN_WAIT |
 						 TL_ABANDONED),
 	};

@@ -28,6 +28,8 @@ struct tl_cycle {
 	uint64_t release;    /* to here (drop_gil entry) */
 	uint32_t cpu;
 	uint32_t flags;      /* GT_CYC_*, plus TL_OPEN_* below */
+	uint64_t wait_stack; /* stack ids (model_stacks__find), 0 none: the */
+	uint64_t hold_stack; /* wait's, and the one at the release */
 };
 
 /* The cycle is still open when tracing ended (from the aggregate model's

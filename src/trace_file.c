@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * trace_file.c - the giltrace trace file, format 1 (docs/trace-format.md):
+ * trace_file.c - the giltrace trace file, format 2 (docs/trace-format.md):
  *
  *   header    32 bytes: "GILTRACE", u32 version, u32 flags, u32 header
  *             length, u32 reserved, u64 reserved
@@ -35,18 +35,20 @@
 #include <jansson.h>
 #include <zstd.h>
 #include "model.h"
+#include "model_stacks.h"
 #include "trace_file.h"
 
-#define FORMAT_VERSION 1
+#define FORMAT_VERSION 2 /* 2: cycles may carry stack ids; metadata "stacks" */
 #define HDR_LEN 32
 #define TRAILER_LEN 32
 static const char MAGIC[8] = { 'G', 'I', 'L', 'T', 'R', 'A', 'C', 'E' };
 static const char END_MAGIC[8] = { 'G', 'I', 'L', 'T', 'E', 'N', 'D', '!' };
 
 /* Encoded sizes of the records (u32 type included, length prefix not). */
-#define REC_CYCLE_LEN 40
+#define REC_CYCLE_LEN 40        /* a cycle without stack ids */
+#define REC_CYCLE_STACKS_LEN 56 /* with them (format 2, --stacks) */
 #define REC_LOST_LEN 32
-#define REC_MAX_LEN 40
+#define REC_MAX_LEN 56
 
 /* Blocks: the writer's targets, and the reader's hard limit. */
 #define BLOCK_RECORDS 8192
@@ -58,6 +60,9 @@ static const char END_MAGIC[8] = { 'G', 'I', 'L', 'T', 'E', 'N', 'D', '!' };
 /* Metadata bounds (far above any real trace). */
 #define META_MAX (1ULL << 30)
 #define MAX_PROBES 4096
+#define STACK_ITEMS_MAX (1 << 24) /* frames, stacks, weights */
+#define STACK_DEPTH_MAX 4096
+#define STACK_STR_MAX 4096        /* bytes of a frame's function, file or module */
 #define MAX_THREADS (1 << 20)
 
 /* ---- little-endian helpers and CRC-32 --------------------------------- */
@@ -163,6 +168,8 @@ static void rerr(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- records ---------------------------------------------------------- */
 
+/* The encoded length of a record of @type; a cycle's may also be
+ * REC_CYCLE_STACKS_LEN (rec_len_ok). */
 static size_t rec_encoded_len(uint32_t type)
 {
 	switch (type) {
@@ -176,6 +183,18 @@ static size_t rec_encoded_len(uint32_t type)
 	}
 }
 
+static bool rec_len_ok(uint32_t type, size_t len)
+{
+	return len == rec_encoded_len(type) ||
+	       (len == REC_CYCLE_STACKS_LEN &&
+		(type == GT_REC_CYCLE || type == GT_REC_ABANDONED));
+}
+
+static bool cycle_has_stacks(const struct gt_rec_cycle *c)
+{
+	return c->wait_stack || c->hold_stack;
+}
+
 static void encode_cycle(uint8_t *p, const struct gt_rec_cycle *c)
 {
 	put_le32(p, c->type);
@@ -185,9 +204,13 @@ static void encode_cycle(uint8_t *p, const struct gt_rec_cycle *c)
 	put_le64(p + 24, c->release_ns);
 	put_le32(p + 32, c->cpu);
 	put_le32(p + 36, c->flags);
+	if (cycle_has_stacks(c)) {
+		put_le64(p + 40, c->wait_stack);
+		put_le64(p + 48, c->hold_stack);
+	}
 }
 
-static void decode_cycle(const uint8_t *p, struct gt_rec_cycle *c)
+static void decode_cycle(const uint8_t *p, size_t len, struct gt_rec_cycle *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->type = get_le32(p);
@@ -197,6 +220,10 @@ static void decode_cycle(const uint8_t *p, struct gt_rec_cycle *c)
 	c->release_ns = get_le64(p + 24);
 	c->cpu = get_le32(p + 32);
 	c->flags = get_le32(p + 36);
+	if (len >= REC_CYCLE_STACKS_LEN) {
+		c->wait_stack = get_le64(p + 40);
+		c->hold_stack = get_le64(p + 48);
+	}
 }
 
 static void encode_lost(uint8_t *p, const struct gt_rec_lost *l)
@@ -347,9 +374,16 @@ int trace_writer__record(struct trace_writer *w, const void *rec, size_t size)
 	if (size != (type == GT_REC_LOST ? sizeof(struct gt_rec_lost) :
 					   sizeof(struct gt_rec_cycle)))
 		return -EINVAL;
-	if (w->blen + 4 + len > BLOCK_TARGET && trace_writer__flush(w))
+	if (w->blen + 4 + REC_MAX_LEN > BLOCK_TARGET && trace_writer__flush(w))
 		return w->error;
 	p = w->blk + w->blen;
+	if (type != GT_REC_LOST) {
+		struct gt_rec_cycle c;
+
+		memcpy(&c, rec, sizeof(c));
+		if (cycle_has_stacks(&c))
+			len = REC_CYCLE_STACKS_LEN;
+	}
 	put_le32(p, (uint32_t)len);
 	if (type == GT_REC_LOST) {
 		struct gt_rec_lost l;
@@ -496,6 +530,74 @@ static json_t *probe_json(const struct model_probe *p, bool *bad)
 	return o;
 }
 
+/*
+ * The stacks part of the model (model_stacks.h), compact:
+ *   frames:  [kind, function, file, line, module], ...
+ *   stacks:  [id, flags, [frame index, ... root first]], ...
+ *   weights: [tid, first_seen_ns, kind, stack index, count, ns], ...
+ */
+static json_t *stacks_json(const struct model_stacks *ms, bool *bad)
+{
+	json_t *o = json_object(), *fa = json_array(), *sa = json_array(),
+	       *wa = json_array();
+
+	if (!o || !fa || !sa || !wa) {
+		json_decref(o);
+		json_decref(fa);
+		json_decref(sa);
+		json_decref(wa);
+		*bad = true;
+		return NULL;
+	}
+	jset(o, "max_depth", ju64(ms->max_depth), bad);
+	jset(o, "samples", ju64(ms->samples), bad);
+	jset(o, "weights_lost", ju64(ms->weights_lost), bad);
+	jset(o, "stacks_lost", ju64(ms->stacks_lost), bad);
+	jset(o, "frames_unresolved", ju64(ms->frames_unresolved), bad);
+	for (size_t i = 0; i < ms->nframes && !*bad; i++) {
+		const struct model_frame *f = &ms->frames[i];
+		json_t *e = json_array();
+
+		if (!e || json_array_append_new(e, ju64(f->kind)) ||
+		    json_array_append_new(e, jbytes(f->function, SIZE_MAX)) ||
+		    json_array_append_new(e, jbytes(f->file, SIZE_MAX)) ||
+		    json_array_append_new(e, json_integer(f->line)) ||
+		    json_array_append_new(e, jbytes(f->module, SIZE_MAX)) ||
+		    json_array_append_new(fa, e))
+			*bad = true;
+	}
+	for (size_t i = 0; i < ms->nstacks && !*bad; i++) {
+		const struct model_stack *st = &ms->stacks[i];
+		json_t *e = json_array(), *fr = json_array();
+
+		for (uint32_t j = 0; fr && j < st->nframes; j++)
+			if (json_array_append_new(fr, ju64(st->frames[j])))
+				*bad = true;
+		if (!e || !fr || json_array_append_new(e, ju64(st->id)) ||
+		    json_array_append_new(e, ju64(st->flags)) ||
+		    json_array_append_new(e, fr) ||
+		    json_array_append_new(sa, e))
+			*bad = true;
+	}
+	for (size_t i = 0; i < ms->nw && !*bad; i++) {
+		const struct model_stack_weight *w = &ms->w[i];
+		json_t *e = json_array();
+
+		if (!e || json_array_append_new(e, ju64(w->tid)) ||
+		    json_array_append_new(e, ju64(w->first_seen_ns)) ||
+		    json_array_append_new(e, ju64(w->kind)) ||
+		    json_array_append_new(e, ju64(w->stack)) ||
+		    json_array_append_new(e, ju64(w->count)) ||
+		    json_array_append_new(e, ju64(w->ns)) ||
+		    json_array_append_new(wa, e))
+			*bad = true;
+	}
+	jset(o, "frames", fa, bad);
+	jset(o, "stacks", sa, bad);
+	jset(o, "weights", wa, bad);
+	return o;
+}
+
 static json_t *model_json(const struct model *m, uint64_t records,
 			  uint64_t frames)
 {
@@ -546,6 +648,8 @@ static json_t *model_json(const struct model *m, uint64_t records,
 	jset(root, "counters", ct, &bad);
 	jset(root, "probes", pa, &bad);
 	jset(root, "threads", ta, &bad);
+	if (m->stacks)
+		jset(root, "stacks", stacks_json(m->stacks, &bad), &bad);
 	return bad ? (json_decref(root), NULL) : root;
 out:
 	json_decref(root);
@@ -996,6 +1100,179 @@ static int parse_lists(struct jctx *c, json_t *root, struct model *m)
 	return 0;
 }
 
+/* Element @i of array @a as an unsigned integer <= @max. */
+static int arr_u64(struct jctx *c, json_t *a, size_t i, uint64_t max,
+		   uint64_t *out)
+{
+	char key[24];
+
+	snprintf(key, sizeof(key), "[%zu]", i);
+	if (parse_u64(json_array_get(a, i), out))
+		return jfail(c, key, "is not an unsigned integer");
+	if (*out > max)
+		return jfail(c, key, "is out of range");
+	return 0;
+}
+
+/* Element @i of array @a as a string (or jbytes' hex form), malloc'ed. */
+static int arr_str(struct jctx *c, json_t *a, size_t i, char **out)
+{
+	json_t *wrap = json_object();
+	char key[24], *buf = malloc(STACK_STR_MAX);
+	int rc;
+
+	snprintf(key, sizeof(key), "[%zu]", i);
+	if (!wrap || !buf || json_object_set(wrap, key, json_array_get(a, i))) {
+		json_decref(wrap);
+		free(buf);
+		return -ENOMEM;
+	}
+	rc = get_str(c, wrap, key, buf, STACK_STR_MAX);
+	json_decref(wrap);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	return 0;
+}
+
+static int parse_frame(struct jctx *c, json_t *e, struct model_stacks *ms)
+{
+	char *fn = NULL, *file = NULL, *mod = NULL;
+	uint64_t kind;
+	json_t *line;
+	int rc;
+
+	if (!json_is_array(e) || json_array_size(e) != 5)
+		return jfail(c, "", "is not [kind, function, file, line, module]");
+	line = json_array_get(e, 3);
+	if (!json_is_integer(line) || json_integer_value(line) < 0 ||
+	    json_integer_value(line) > INT32_MAX)
+		return jfail(c, "[3]", "is not a line number");
+	rc = arr_u64(c, e, 0, MF_MARK, &kind) ?:
+	     arr_str(c, e, 1, &fn) ?: arr_str(c, e, 2, &file) ?:
+	     arr_str(c, e, 4, &mod);
+	if (!rc) {
+		rc = model_stacks__frame(ms, (enum model_frame_kind)kind, fn, file,
+					 (int)json_integer_value(line), mod);
+		if (rc >= 0 && (size_t)rc != ms->nframes - 1)
+			rc = jfail(c, "", "repeats an earlier frame");
+	}
+	free(fn);
+	free(file);
+	free(mod);
+	return rc < 0 ? rc : 0;
+}
+
+static int parse_stack(struct jctx *c, json_t *e, struct model_stacks *ms)
+{
+	uint32_t *fr = NULL;
+	uint64_t id, flags, v;
+	json_t *fa;
+	size_t j;
+	int rc;
+
+	if (!json_is_array(e) || json_array_size(e) != 3)
+		return jfail(c, "", "is not [id, flags, frames]");
+	fa = json_array_get(e, 2);
+	if (!json_is_array(fa) || json_array_size(fa) > STACK_DEPTH_MAX)
+		return jfail(c, "[2]", "is not an array of frames");
+	rc = arr_u64(c, e, 0, UINT64_MAX, &id) ?: arr_u64(c, e, 1, UINT32_MAX, &flags);
+	if (rc)
+		return rc;
+	fr = malloc((json_array_size(fa) + 1) * sizeof(*fr));
+	if (!fr)
+		return -ENOMEM;
+	for (j = 0; j < json_array_size(fa) && !rc; j++) {
+		rc = arr_u64(c, fa, j, ms->nframes ? ms->nframes - 1 : 0, &v);
+		if (!rc && !ms->nframes)
+			rc = jfail(c, "[2]", "names frames that are not there");
+		fr[j] = (uint32_t)v;
+	}
+	if (!rc && model_stacks__find(ms, id) >= 0)
+		rc = jfail(c, "[0]", "repeats an earlier stack");
+	if (!rc) {
+		rc = model_stacks__add(ms, id, (uint32_t)flags, fr,
+				       (uint32_t)json_array_size(fa));
+		rc = rc < 0 ? rc : 0;
+	}
+	free(fr);
+	return rc;
+}
+
+static int parse_weight(struct jctx *c, json_t *e, struct model_stacks *ms)
+{
+	uint64_t tid, first, kind, stack, count, ns;
+	int rc;
+
+	if (!json_is_array(e) || json_array_size(e) != 6)
+		return jfail(c, "", "is not [tid, first_seen_ns, kind, stack, count, ns]");
+	rc = arr_u64(c, e, 0, UINT32_MAX, &tid) ?:
+	     arr_u64(c, e, 1, UINT64_MAX, &first) ?:
+	     arr_u64(c, e, 2, GT_W_HOLD, &kind) ?:
+	     arr_u64(c, e, 3, ms->nstacks ? ms->nstacks - 1 : 0, &stack) ?:
+	     arr_u64(c, e, 4, UINT64_MAX, &count) ?:
+	     arr_u64(c, e, 5, UINT64_MAX, &ns);
+	if (!rc && !ms->nstacks)
+		rc = jfail(c, "[3]", "names a stack that is not there");
+	if (!rc)
+		rc = model_stacks__add_weight(ms, (uint32_t)tid, first,
+					      (uint32_t)kind, (uint32_t)stack,
+					      count, ns);
+	return rc;
+}
+
+static int parse_stacks(struct jctx *c, json_t *root, struct model *m)
+{
+	struct model_stacks *ms;
+	json_t *o, *fa, *sa, *wa, *e;
+	uint64_t depth;
+	size_t i;
+	int rc;
+
+	if (!json_object_get(root, "stacks"))
+		return 0; /* recorded without --stacks */
+	c->where[0] = '\0';
+	o = get_obj(c, root, "stacks");
+	if (!o)
+		return -EINVAL;
+	snprintf(c->where, sizeof(c->where), "stacks");
+	fa = get_arr(c, o, "frames", STACK_ITEMS_MAX);
+	sa = fa ? get_arr(c, o, "stacks", STACK_ITEMS_MAX) : NULL;
+	wa = sa ? get_arr(c, o, "weights", STACK_ITEMS_MAX) : NULL;
+	if (!wa)
+		return -EINVAL;
+	ms = m->stacks = model_stacks__new();
+	if (!ms)
+		return -ENOMEM;
+	rc = get_u64(c, o, "max_depth", STACK_DEPTH_MAX, &depth) ?:
+	     get_u64(c, o, "samples", UINT64_MAX, &ms->samples) ?:
+	     get_u64(c, o, "weights_lost", UINT64_MAX, &ms->weights_lost) ?:
+	     get_u64(c, o, "stacks_lost", UINT64_MAX, &ms->stacks_lost) ?:
+	     get_u64(c, o, "frames_unresolved", UINT64_MAX, &ms->frames_unresolved);
+	ms->max_depth = (uint32_t)depth;
+	json_array_foreach(fa, i, e) {
+		if (rc)
+			break;
+		snprintf(c->where, sizeof(c->where), "stacks.frames[%zu]", i);
+		rc = parse_frame(c, e, ms);
+	}
+	json_array_foreach(sa, i, e) {
+		if (rc)
+			break;
+		snprintf(c->where, sizeof(c->where), "stacks.stacks[%zu]", i);
+		rc = parse_stack(c, e, ms);
+	}
+	json_array_foreach(wa, i, e) {
+		if (rc)
+			break;
+		snprintf(c->where, sizeof(c->where), "stacks.weights[%zu]", i);
+		rc = parse_weight(c, e, ms);
+	}
+	return rc;
+}
+
 static int parse_meta(struct trace_reader *r, const char *buf, size_t len,
 		      char *err, size_t errlen)
 {
@@ -1025,7 +1302,8 @@ static int parse_meta(struct trace_reader *r, const char *buf, size_t len,
 	     get_u64(&c, root, "frames", UINT64_MAX, &r->frames) ?:
 	     parse_target(&c, root, &r->m) ?:
 	     parse_time_counters(&c, root, &r->m) ?:
-	     parse_lists(&c, root, &r->m);
+	     parse_lists(&c, root, &r->m) ?:
+	     parse_stacks(&c, root, &r->m);
 	if (rc == -ENOMEM)
 		rerr(err, errlen, "giltrace: out of memory reading %s", r->path);
 	if (!rc && r->frames > (r->meta_off - HDR_LEN) / 9) {
@@ -1207,7 +1485,9 @@ int trace_reader__model(struct trace_reader *r, struct model *m, char *err,
 			size_t errlen)
 {
 	model__free(m);
-	if (model__copy(&r->m, m)) {
+	if (model__copy(&r->m, m) ||
+	    (r->m.stacks && !(m->stacks = model_stacks__copy(r->m.stacks)))) {
+		model__free(m);
 		model__init(m);
 		rerr(err, errlen, "giltrace: out of memory reading %s", r->path);
 		return -ENOMEM;
@@ -1243,7 +1523,7 @@ static int parse_block(struct trace_reader *r, const uint8_t *p, size_t n,
 				"block", type, pos);
 			return -EINVAL;
 		}
-		if (len != rec_encoded_len(type)) {
+		if (!rec_len_ok(type, len)) {
 			CORRUPT(r, at, "a record of type %u has %u bytes, not %zu",
 				type, len, rec_encoded_len(type));
 			return -EINVAL;
@@ -1261,7 +1541,7 @@ static int parse_block(struct trace_reader *r, const uint8_t *p, size_t n,
 			struct gt_rec_cycle c;
 			int rc;
 
-			decode_cycle(p + pos + 4, &c);
+			decode_cycle(p + pos + 4, len, &c);
 			rc = cb(&c, sizeof(c), ctx);
 			if (rc)
 				return rc;
