@@ -40,6 +40,10 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 const volatile __u32 targ_tgid = 0;
 const volatile bool emit_cycles = false; /* the event stream is on */
+const volatile bool capture_stacks = false; /* --stacks */
+/* How this interpreter's frames are walked (src/py_layout.c): read-only,
+ * so the verifier sees every offset as a constant. */
+const volatile struct gt_py_frame_layout pyl = {};
 
 /* Set by userspace once every probe is attached (retsnoop's pattern):
  * nothing is recorded from a half-attached session. */
@@ -62,6 +66,38 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 22);
 } events SEC(".maps");
+
+/* --stacks: the stack being walked, and a frame's bytes (per CPU: too big
+ * for the BPF stack). */
+#define GT_FRAME_BUF 256
+struct walk_scratch {
+	struct gt_stack s;
+	__u8 fbuf[GT_FRAME_BUF];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct walk_scratch);
+} scratch SEC(".maps");
+
+/* Stacks already sent to userspace. An evicted id is sent again: harmless,
+ * userspace keeps the first. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u8);
+} stacks_seen SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct gt_stack_key);
+	__type(value, struct gt_stack_val);
+} stack_weights SEC(".maps");
 
 /*
  * Whether the current thread was created after tracing began. Such a
@@ -120,6 +156,23 @@ static __always_inline struct gt_thread *this_thread(__u32 *tid, __u64 *now)
 	return thread_get(*tid, *now);
 }
 
+/* The calling thread's entry if it has one (samples create none). */
+static __always_inline struct gt_thread *this_thread_lookup(__u32 *tid,
+							    __u64 *now)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct gt_thread *t;
+
+	if (!ours(id))
+		return NULL;
+	*tid = (__u32)id;
+	t = bpf_map_lookup_elem(&threads, tid);
+	if (!t || t->state == GT_EXITED)
+		return NULL;
+	*now = bpf_ktime_get_ns();
+	return t;
+}
+
 static __always_inline void dist_add(struct gt_dist *d, __u64 ns)
 {
 	__u64 idx = gt_bucket(ns);
@@ -172,7 +225,8 @@ static __always_inline void flush_lost(void)
 }
 
 static __always_inline void emit_cycle(__u32 type, __u32 tid, __u64 begin,
-				       __u64 held, __u64 release, __u32 flags)
+				       __u64 held, __u64 release, __u32 flags,
+				       __u64 wait_stack, __u64 hold_stack)
 {
 	struct gt_rec_cycle *r;
 
@@ -193,6 +247,8 @@ static __always_inline void emit_cycle(__u32 type, __u32 tid, __u64 begin,
 	r->release_ns = release;
 	r->cpu = bpf_get_smp_processor_id();
 	r->flags = flags;
+	r->wait_stack = wait_stack;
+	r->hold_stack = hold_stack;
 	/* No wake-up per record: the collector polls. A wake-up only when
 	 * the buffer is getting full, so that nothing is lost. */
 	bpf_ringbuf_submit(r, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >
@@ -237,11 +293,223 @@ static __always_inline void unseen_wait(struct gt_thread *t, __u64 now)
 	}
 }
 
+/* ---- --stacks ---------------------------------------------------------- */
+
+static __always_inline __u64 buf_u64(const __u8 *b, __u32 off)
+{
+	if (off > GT_FRAME_BUF - 8)
+		return 0;
+	return *(const __u64 *)(b + off);
+}
+
+static __always_inline __u32 buf_u32(const __u8 *b, __u32 off)
+{
+	if (off > GT_FRAME_BUF - 4)
+		return 0;
+	return *(const __u32 *)(b + off);
+}
+
+/* Send stack @s to userspace unless it was sent already. */
+static __always_inline void send_stack(struct gt_stack *s)
+{
+	struct gt_rec_stack *r;
+	__u8 one = 1;
+
+	if (bpf_map_lookup_elem(&stacks_seen, &s->id))
+		return;
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		__sync_fetch_and_add(&g.stacks_lost, 1);
+		return;
+	}
+	r->type = GT_REC_STACK;
+	r->pad = 0;
+	bpf_probe_read_kernel(&r->s, sizeof(r->s), s);
+	/* Woken now: userspace must name the frames while the process
+	 * still has the code objects. New stacks are rare. */
+	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
+	bpf_map_update_elem(&stacks_seen, &s->id, &one, BPF_ANY);
+}
+
+/*
+ * The Python stack of thread state @tstate (struct gt_py_frame_layout
+ * says how to walk it), as a stack id; the stack itself goes to userspace
+ * the first time it is seen. Innermost frame first; C-stack shim frames
+ * (3.12+) skipped. Consistent only while the thread runs no Python code,
+ * or is the current thread.
+ */
+struct walk_ctx {
+	__u64 f;     /* the next frame to read, 0 at the end */
+	__u64 h;     /* hash so far */
+	__u32 depth;
+	__u32 flags;
+};
+
+/* One frame of the walk (bpf_loop callback: the verifier checks the body
+ * once instead of once per iteration). Returns 1 to stop. */
+static long walk_one(__u32 i, void *data)
+{
+	struct walk_ctx *c = data;
+	struct walk_scratch *w;
+	__u32 zero = 0, span = pyl.fr_span, d;
+	__u64 code, pos, back;
+
+	if (!c->f)
+		return 1;
+	w = bpf_map_lookup_elem(&scratch, &zero);
+	if (!w)
+		return 1;
+	if (span == 0 || span > GT_FRAME_BUF ||
+	    bpf_probe_read_user(w->fbuf, span, (void *)c->f)) {
+		c->flags |= GT_STK_UNREADABLE;
+		c->f = 0;
+		return 1;
+	}
+	back = buf_u64(w->fbuf, pyl.fr_back);
+	if (pyl.fr_owner < GT_FRAME_BUF &&
+	    w->fbuf[pyl.fr_owner & (GT_FRAME_BUF - 1)] == pyl.fr_owner_skip) {
+		c->f = back; /* a shim frame of the C stack (3.12+) */
+		return 0;
+	}
+	d = c->depth;
+	if (d >= GT_STACK_MAX)
+		return 1; /* c->f still set: truncated */
+	code = buf_u64(w->fbuf, pyl.fr_code) & pyl.fr_code_mask;
+	pos = pyl.fr_instr_size == 4 ? buf_u32(w->fbuf, pyl.fr_instr) :
+				       buf_u64(w->fbuf, pyl.fr_instr);
+	w->s.frames[d & (GT_STACK_MAX - 1)].code = code;
+	w->s.frames[d & (GT_STACK_MAX - 1)].pos = pos;
+	c->h = gt_hash_frame(c->h, code, pos);
+	c->depth = d + 1;
+	c->f = back;
+	return 0;
+}
+
+/*
+ * The Python stack of thread state @tstate (struct gt_py_frame_layout
+ * says how to walk it), as a stack id; the stack itself goes to userspace
+ * the first time it is seen. Innermost frame first; C-stack shim frames
+ * (3.12+) skipped. Consistent only while the thread runs no Python code,
+ * or is the current thread.
+ */
+static __always_inline __u64 walk_stack(__u64 tstate)
+{
+	struct walk_ctx c = { .f = tstate, .h = GT_FNV_OFFSET };
+	struct walk_scratch *w;
+	__u32 zero = 0;
+
+	w = bpf_map_lookup_elem(&scratch, &zero);
+	if (!w)
+		return 0;
+	if (!tstate) {
+		c.flags = GT_STK_NO_TSTATE;
+	}
+	for (int i = 0; i < GT_PY_TS_PATH_MAX && c.f; i++) {
+		if (i >= pyl.ts_frame_nderef)
+			break;
+		if (bpf_probe_read_user(&c.f, sizeof(c.f),
+					(void *)(c.f + pyl.ts_frame_off[i & 1]))) {
+			c.flags |= GT_STK_UNREADABLE;
+			c.f = 0;
+		}
+	}
+	/* Up to 16 shim frames beyond the frames kept. */
+	bpf_loop(GT_STACK_MAX + 16, walk_one, &c, 0);
+	if (c.f)
+		c.flags |= GT_STK_TRUNCATED;
+	w->s.id = gt_hash_end(c.h, c.flags, c.depth);
+	w->s.depth = c.depth;
+	w->s.flags = c.flags;
+	send_stack(&w->s);
+	return w->s.id;
+}
+
+/* Add @ns (one interval) to the thread's weight of @kind at @stack. */
+static __always_inline void add_weight(struct gt_thread *t, __u32 kind,
+				       __u64 stack, __u64 ns)
+{
+	struct gt_stack_key k = {
+		.tid = t->tid,
+		.kind = kind,
+		.first_seen_ns = t->first_seen_ns,
+		.stack_id = stack,
+	};
+	struct gt_stack_val *v, nv = { 1, ns };
+
+	v = bpf_map_lookup_elem(&stack_weights, &k);
+	if (!v) {
+		if (!bpf_map_update_elem(&stack_weights, &k, &nv, BPF_NOEXIST))
+			return;
+		v = bpf_map_lookup_elem(&stack_weights, &k);
+		if (!v) {
+			__sync_fetch_and_add(&g.stack_weights_lost, 1);
+			return;
+		}
+	}
+	/* Atomic: a holder sample may come from another CPU. */
+	__sync_fetch_and_add(&v->count, 1);
+	__sync_fetch_and_add(&v->ns, ns);
+}
+
+/* take_gil entry: the wait's stack. No Python code runs between drop_gil
+ * and take_gil, so it is the stack of the last release when the thread
+ * state is the same. */
+static __always_inline void wait_stack_at_take(struct gt_thread *t, __u64 ts)
+{
+	if (t->drop_stack && (ts == t->drop_tstate || !ts))
+		t->wait_stack = t->drop_stack;
+	else
+		t->wait_stack = walk_stack(ts ?: t->tstate);
+}
+
+/* The thread state that holds the GIL now (gil->last_holder), 0 unknown. */
+static __always_inline __u64 gil_holder_tstate(void)
+{
+	__u64 p = gil_ref.base, holder = 0;
+
+	if (!gil_ref.base)
+		return 0;
+	for (int i = 0; i < 2; i++) {
+		if (i >= gil_ref.nderef)
+			break;
+		if (bpf_probe_read_user(&p, sizeof(p), (void *)p) || !p)
+			return 0;
+		p += gil_ref.off[i & 1];
+	}
+	if (bpf_probe_read_user(&holder, sizeof(holder),
+				(void *)(p + gil_ref.holder_off)))
+		return 0;
+	return holder;
+}
+
+/*
+ * drop_gil entry, --stacks: the wait that ended at @acq (from @begin, 0
+ * when not counted) goes to the wait's stack; the hold, from @acq or the
+ * last holder sample if later, to the stack at this release. Returns the
+ * hold's stack id.
+ */
+static __always_inline __u64 stacks_at_drop(struct gt_thread *t, __u64 begin,
+					    __u64 acq, __u64 now)
+{
+	__u64 ts = t->tstate ?: gil_holder_tstate(), stack, from;
+
+	if (begin)
+		add_weight(t, GT_W_WAIT, t->wait_stack, acq > begin ? acq - begin : 0);
+	stack = walk_stack(ts);
+	from = t->hold_mark_ns > acq ? t->hold_mark_ns : acq;
+	add_weight(t, GT_W_HOLD, stack, now > from ? now - from : 0);
+	t->drop_stack = stack;
+	t->drop_tstate = ts;
+	t->hold_mark_ns = 0;
+	t->sample_stack = 0;
+	return stack;
+}
+
 SEC("uprobe")
 int take_enter(struct pt_regs *ctx)
 {
 	struct gt_thread *t;
-	__u64 now;
+	__u64 now, ts;
 	__u32 tid;
 
 	t = this_thread(&tid, &now);
@@ -257,7 +525,11 @@ int take_enter(struct pt_regs *ctx)
 	t->wait_begin_ns = now;
 	t->woke_ns = 0;
 	t->cyc_flags = 0;
-	t->tstate = tstate_arg(ctx, bpf_get_attach_cookie(ctx));
+	ts = tstate_arg(ctx, bpf_get_attach_cookie(ctx));
+	if (capture_stacks)
+		wait_stack_at_take(t, ts);
+	if (ts)
+		t->tstate = ts;
 	return 0;
 }
 
@@ -305,7 +577,7 @@ int gil_held(struct pt_regs *ctx)
 SEC("uprobe")
 int drop_enter(struct pt_regs *ctx)
 {
-	__u64 now, acq, begin, last;
+	__u64 now, acq, begin, last, hold_stack;
 	__u32 tid, flags;
 	struct gt_thread *t;
 
@@ -362,13 +634,16 @@ int drop_enter(struct pt_regs *ctx)
 		break;
 	}
 	dist_add(&t->hold, now > acq ? now - acq : 0);
+	hold_stack = capture_stacks ? stacks_at_drop(t, begin, acq, now) : 0;
 	if (emit_cycles)
-		emit_cycle(GT_REC_CYCLE, tid, begin ? begin : acq, acq, now, flags);
+		emit_cycle(GT_REC_CYCLE, tid, begin ? begin : acq, acq, now, flags,
+			   begin ? t->wait_stack : 0, hold_stack);
 	t->state = GT_RUNNING;
 	t->since_ns = now;
 	t->wait_begin_ns = 0;
 	t->woke_ns = 0;
 	t->cyc_flags = 0;
+	t->wait_stack = 0;
 	g.last_release_ns = now;
 	g.last_holder_tid = tid;
 	return 0;
@@ -398,6 +673,45 @@ static __always_inline int gil_held_by(__u64 tstate)
 	return locked == 1 && holder == tstate;
 }
 
+/*
+ * --stacks: a CPU-clock sample on every CPU (--sample-hz). When it lands
+ * on a thread of the target that holds the GIL, the hold so far (since its
+ * acquisition or the previous sample) goes to the stack it runs now, so a
+ * long hold shows where it was spent, not only where it ended. A holder
+ * that sleeps with the GIL held is not on a CPU: the release attributes it.
+ */
+SEC("perf_event")
+int sample_holder(void *ctx)
+{
+	__u64 now, acq, from, last;
+	struct gt_thread *t;
+	__u32 tid;
+	__u64 stack;
+
+	t = this_thread_lookup(&tid, &now);
+	if (!t)
+		return 0;
+	last = g.last_release_ns;
+	if (t->state == GT_HOLDING) {
+		acq = t->since_ns;
+	} else if (t->state == GT_WAITING && gil_held_by(t->tstate) == 1) {
+		/* Took the GIL; the acquisition is resolved at release as
+		 * drop_enter does. */
+		acq = t->woke_ns ? t->woke_ns :
+		      last > t->since_ns ? last : t->since_ns;
+	} else {
+		return 0;
+	}
+	stack = walk_stack(t->tstate);
+	from = t->hold_mark_ns > acq ? t->hold_mark_ns : acq;
+	if (now > from)
+		add_weight(t, GT_W_HOLD, stack, now - from);
+	t->hold_mark_ns = now;
+	t->sample_stack = stack;
+	__sync_fetch_and_add(&g.samples, 1);
+	return 0;
+}
+
 /* A BTF-enabled raw tracepoint: attaching it needs no tracefs (which is
  * often not mounted), unlike SEC("tracepoint/..."). */
 SEC("tp_btf/sched_process_exit")
@@ -422,21 +736,30 @@ int BPF_PROG(thread_exit, struct task_struct *task)
 			acq = t->woke_ns ? t->woke_ns : t->since_ns;
 			if (g.last_release_ns > acq && !t->woke_ns)
 				acq = g.last_release_ns;
+			if (capture_stacks)
+				add_weight(t, GT_W_WAIT, t->wait_stack,
+					   acq - t->since_ns);
 			acquired(t, tid, t->since_ns, acq);
 		} else {
 			t->waits_abandoned++;
 			t->waits_abandoned_ns += now - t->since_ns;
 			if (emit_cycles)
 				emit_cycle(GT_REC_ABANDONED, tid, t->since_ns, now,
-					   now, t->cyc_flags);
+					   now, t->cyc_flags, t->wait_stack, 0);
 		}
 	}
 	if (t->state == GT_HOLDING) {
 		dist_add(&t->hold, now - t->since_ns);
+		/* The thread state is gone: the stack is the last sample's,
+		 * if any (0: unknown). */
+		if (capture_stacks)
+			add_weight(t, GT_W_HOLD, t->sample_stack, now -
+				   (t->hold_mark_ns > t->since_ns ?
+				    t->hold_mark_ns : t->since_ns));
 		if (emit_cycles)
 			emit_cycle(GT_REC_CYCLE, tid, t->wait_begin_ns ?
 				   t->wait_begin_ns : t->since_ns, t->since_ns,
-				   now, t->cyc_flags);
+				   now, t->cyc_flags, t->wait_stack, t->sample_stack);
 	}
 	t->exit_ns = now;
 	bpf_get_current_comm(t->comm, sizeof(t->comm));

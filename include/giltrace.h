@@ -96,6 +96,15 @@ struct gt_thread {
 	__u64 waits_clipped;  /* waits that began before tracing began */
 	__u64 inconsistent;   /* transitions that contradict the state (missed probe) */
 	__u64 exit_ns;        /* set in the exit record */
+	/* --stacks: stack ids (struct gt_stack), 0 none */
+	__u64 wait_stack;     /* of the wait in progress */
+	__u64 drop_stack;     /* at the last release: the next wait's, unless
+			       * the thread state changed (no Python code runs
+			       * between drop_gil and take_gil) */
+	__u64 drop_tstate;    /* the thread state of that release */
+	__u64 hold_mark_ns;   /* the hold in progress is attributed to stacks up
+			       * to here (holder samples) */
+	__u64 sample_stack;   /* stack of the last holder sample of this hold */
 	char comm[GT_COMM_LEN];
 	struct gt_dist wait;
 	struct gt_dist hold;
@@ -114,6 +123,10 @@ struct gt_globals {
 	__u64 last_release_ns;  /* latest drop_gil entry by any thread */
 	__u32 last_holder_tid;
 	__u32 pad;
+	/* --stacks */
+	__u64 stack_weights_lost; /* weight updates the map could not take */
+	__u64 stacks_lost;        /* new-stack records the ring buffer could not take */
+	__u64 samples;            /* holder samples taken */
 };
 
 /* Typed records on the one ring buffer. Every record starts with a
@@ -270,6 +283,24 @@ struct gt_py_frame_layout {
 #define GT_STK_TRUNCATED  0x1 /* deeper than GT_STACK_MAX: outer frames missing */
 #define GT_STK_UNREADABLE 0x2 /* a frame could not be read: the walk stopped there */
 #define GT_STK_NO_TSTATE  0x4 /* the thread state was unknown: no frames */
+
+/* A stack's id: FNV-1a over its frames (innermost first), then its flags
+ * and depth; never 0. Shared so that userspace walks get the same ids. */
+#define GT_FNV_OFFSET 0xcbf29ce484222325ULL
+#define GT_FNV_PRIME 0x100000001b3ULL
+
+static inline __u64 gt_hash_frame(__u64 h, __u64 code, __u64 pos)
+{
+	h = (h ^ code) * GT_FNV_PRIME;
+	return (h ^ pos) * GT_FNV_PRIME;
+}
+
+static inline __u64 gt_hash_end(__u64 h, __u32 flags, __u32 depth)
+{
+	h = (h ^ flags) * GT_FNV_PRIME;
+	h = (h ^ depth) * GT_FNV_PRIME;
+	return h ? h : 1;
+}
 
 struct gt_frame {
 	__u64 code; /* code object (masked with fr_code_mask) */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "export.h"
 
 const char *argp_program_version = "giltrace " GILTRACE_VERSION;
 const char *argp_program_bug_address = NULL;
@@ -32,6 +33,10 @@ static const char doc[] =
 "  giltrace -p 1234 -d 5 --perfetto gil.json  # for ui.perfetto.dev\n"
 "  giltrace record -o app.gil -- python3 app.py  # record now...\n"
 "  giltrace report app.gil --html app.html       # ...render later, no root\n"
+"  giltrace --folded wait.folded -- python3 app.py   # where threads wait:\n"
+"      flamegraph.pl wait.folded > wait.svg          #  a flame graph\n"
+"  giltrace -p 1234 -d 10 --folded - --weight hold   # where the GIL is held\n"
+"  giltrace -p 1234 -d 10 --pprof gil.pb.gz          # go tool pprof -top gil.pb.gz\n"
 "\n"
 "In launch mode the command's output passes through untouched, the report goes\n"
 "to stderr, and giltrace exits with the command's status (125: giltrace failed,\n"
@@ -50,6 +55,11 @@ static const char doc[] =
 #define OPT_HTML 9
 #define OPT_URETPROBE 10
 #define OPT_RINGBUF 11
+#define OPT_STACKS 12
+#define OPT_FOLDED 13
+#define OPT_WEIGHT 14
+#define OPT_PPROF 15
+#define OPT_SAMPLE_HZ 16
 
 static const struct argp_option opts[] = {
 	{ 0, 0, 0, 0, "Target:", 1 },
@@ -70,6 +80,17 @@ static const struct argp_option opts[] = {
 	{ "perfetto", OPT_PERFETTO, "FILE", 0, "Write a Perfetto/Chrome trace (JSON) "
 	  "to FILE", 3 },
 	{ "html", OPT_HTML, "FILE", 0, "Write a self-contained HTML report to FILE", 3 },
+	{ 0, 0, 0, 0, "Stacks (where in the code):", 5 },
+	{ "stacks", OPT_STACKS, 0, 0, "Capture the Python stack of every wait and "
+	  "hold (the report, JSON, HTML and Perfetto show them)", 5 },
+	{ "folded", OPT_FOLDED, "FILE", 0, "Write folded stacks for flame graphs "
+	  "to FILE ('-': stdout); implies --stacks", 5 },
+	{ "weight", OPT_WEIGHT, "WHAT", 0, "What --folded weighs: wait (default, "
+	  "microseconds), hold (microseconds) or count (waits)", 5 },
+	{ "pprof", OPT_PPROF, "FILE", 0, "Write a pprof profile (gzipped "
+	  "profile.proto, wait and hold) to FILE; implies --stacks", 5 },
+	{ "sample-hz", OPT_SAMPLE_HZ, "HZ", 0, "Sample the GIL holder's stack HZ "
+	  "times a second per CPU during long holds (default 199, 0: off)", 5 },
 	{ "color", OPT_COLOR, "WHEN", 0, "Colour: auto (default, on a tty), always, never", 3 },
 	{ "quiet", 'q', 0, 0, "No progress lines on stderr", 3 },
 	{ 0, 0, 0, 0, "Advanced:", 4 },
@@ -220,6 +241,27 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case 'v':
 		env->verbose = true;
 		break;
+	case OPT_STACKS:
+		env->stacks = true;
+		break;
+	case OPT_FOLDED:
+		env->folded = arg;
+		env->stacks = true;
+		break;
+	case OPT_WEIGHT:
+		env->weight = export__weight(arg);
+		if (env->weight < 0)
+			argp_error(state, "--weight takes wait, hold or count");
+		break;
+	case OPT_PPROF:
+		env->pprof = arg;
+		env->stacks = true;
+		break;
+	case OPT_SAMPLE_HZ:
+		if (parse_long(arg, "--sample-hz", 0, 10000, &v))
+			argp_error(state, "--sample-hz takes a number from 0 to 10000");
+		env->sample_hz = (uint32_t)v;
+		break;
 	case ARGP_KEY_ARG:
 		/* Everything after "--" is the command, its options included. */
 		if (state->quoted && state->next - 1 >= state->quoted) {
@@ -256,6 +298,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		if (env->argv && env->json && !strcmp(env->json, "-"))
 			argp_error(state, "--json - is not allowed in launch mode: "
 				   "stdout belongs to the command; give a file");
+		if (env->argv && env->folded && !strcmp(env->folded, "-"))
+			argp_error(state, "--folded - is not allowed in launch mode: "
+				   "stdout belongs to the command; give a file");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -283,6 +328,7 @@ int cli_parse(int argc, char **argv, struct env *env)
 	env->top = 20;
 	env->color = -1;
 	env->max_threads = 16384;
+	env->sample_hz = 199;
 	/* Exit status for usage errors: 125 in launch mode as env(1) does,
 	 * else 1; argp exits with argp_err_exit_status. */
 	argp_err_exit_status = 1;

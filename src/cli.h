@@ -35,6 +35,11 @@ struct env {
 	bool uretprobe;         /* --uretprobe */
 	uint32_t ringbuf_bytes; /* --ring-buffer */
 	int color;              /* -1 auto, 0 never, 1 always */
+	bool stacks;            /* --stacks (implied by --folded, --pprof) */
+	const char *folded;     /* --folded FILE ("-": stdout) */
+	int weight;             /* --weight: enum export_weight (default wait) */
+	const char *pprof;      /* --pprof FILE */
+	uint32_t sample_hz;     /* --sample-hz: holder samples a second, 0 off */
 };
 
 /* Parse argv into @env. On a usage error prints one line and returns

@@ -8,6 +8,8 @@
 #include <bpf/libbpf.h>
 #include "collector.h"
 #include "model.h"
+#include "model_stacks.h"
+#include "py_symbolize.h"
 #include "probes.h"
 #include "trace_file.h"
 #include "giltrace.skel.h"
@@ -20,7 +22,183 @@ struct collector {
 	uint64_t last_exit_ns;
 	struct trace_writer *w;
 	uint64_t records, write_errors;
+	struct py_symbolizer *sym; /* --stacks */
+	struct py_frame_info fi;   /* scratch: large */
 };
+
+/* ---- --stacks ---------------------------------------------------------- */
+
+static int mark_frame(struct model_stacks *ms, const char *mark)
+{
+	return model_stacks__frame(ms, MF_MARK, mark, "", 0, "");
+}
+
+/*
+ * A stack as the BPF walker captured it (innermost first) -> model frames,
+ * root first, with marks where the walk was cut: "[truncated]" at the root
+ * when it was deeper than the walk, "[unknown]" where a frame could not be
+ * read, "[no Python frames]" for a thread that ran none.
+ */
+static int add_stack(struct collector *c, const struct gt_stack *st)
+{
+	struct model_stacks *ms = c->m->stacks;
+	uint32_t fr[GT_STACK_MAX + 2], n = 0, depth = st->depth;
+	int f;
+
+	if (model_stacks__find(ms, st->id) >= 0)
+		return 0;
+	if (depth > GT_STACK_MAX)
+		depth = GT_STACK_MAX;
+	if (st->flags & GT_STK_TRUNCATED) {
+		if ((f = mark_frame(ms, MS_TRUNCATED)) < 0)
+			return f;
+		fr[n++] = (uint32_t)f;
+	}
+	if (st->flags & (GT_STK_UNREADABLE | GT_STK_NO_TSTATE)) {
+		if ((f = mark_frame(ms, MS_UNKNOWN)) < 0)
+			return f;
+		fr[n++] = (uint32_t)f;
+	}
+	if (!depth && !n) {
+		if ((f = mark_frame(ms, MS_NO_FRAMES)) < 0)
+			return f;
+		fr[n++] = (uint32_t)f;
+	}
+	for (uint32_t i = depth; i-- > 0;) {
+		struct py_frame_info *fi = &c->fi;
+
+		if (py_symbolize__frame(c->sym, st->frames[i].code,
+					st->frames[i].pos, fi) || !fi->known) {
+			ms->frames_unresolved++;
+			f = mark_frame(ms, MS_UNKNOWN);
+		} else {
+			f = model_stacks__frame(ms, MF_PYTHON, fi->qualname[0] ?
+						fi->qualname : fi->function,
+						fi->file, fi->line, "");
+		}
+		if (f < 0)
+			return f;
+		fr[n++] = (uint32_t)f;
+	}
+	f = model_stacks__add(ms, st->id, st->flags, fr, n);
+	return f < 0 ? f : 0;
+}
+
+/* The model's index of stack @id; ids never received become a mark:
+ * 0 "[unknown]" (the wait began before tracing, or no stack could be
+ * taken), others "[stack lost]" (the ring buffer was full). */
+static int stack_index(struct collector *c, uint64_t id)
+{
+	struct model_stacks *ms = c->m->stacks;
+	int i = model_stacks__find(ms, id), f;
+	uint32_t fr;
+
+	if (i >= 0)
+		return i;
+	f = mark_frame(ms, id ? MS_LOST : MS_UNKNOWN);
+	if (f < 0)
+		return f;
+	fr = (uint32_t)f;
+	return model_stacks__add(ms, id, 0, &fr, 1);
+}
+
+static int read_weights(struct collector *c)
+{
+	struct giltrace_bpf *skel = probes__skel(c->p);
+	struct model_stacks *ms = c->m->stacks;
+	int fd = bpf_map__fd(skel->maps.stack_weights);
+	struct gt_stack_key key, next, *prev = NULL;
+	struct gt_stack_val v;
+	int i, rc;
+
+	ms->samples = skel->bss->g.samples;
+	ms->weights_lost = skel->bss->g.stack_weights_lost;
+	ms->stacks_lost = skel->bss->g.stacks_lost;
+	model_stacks__clear_weights(ms);
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue;
+		i = stack_index(c, key.stack_id);
+		if (i < 0)
+			return i;
+		rc = model_stacks__add_weight(ms, key.tid, key.first_seen_ns,
+					      key.kind, (uint32_t)i, v.count, v.ns);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int collector__enable_stacks(struct collector *c, struct py_target *t,
+			     const struct gt_py_frame_layout *l)
+{
+	c->sym = py_symbolize__new(t, l);
+	if (!c->sym)
+		return -errno;
+	c->m->stacks = model_stacks__new();
+	return c->m->stacks ? 0 : -ENOMEM;
+}
+
+/* The stack thread @t runs now, walked from userspace; 0 if unreadable. */
+static uint64_t walk_now(struct collector *c, uint64_t tstate)
+{
+	uint64_t code[GT_STACK_MAX], pos[GT_STACK_MAX], h = GT_FNV_OFFSET;
+	struct gt_stack *st;
+	size_t n = 0;
+	int r;
+
+	if (!tstate)
+		return 0;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return 0;
+	r = py_symbolize__walk(c->sym, tstate, code, pos, GT_STACK_MAX, &n);
+	st->flags = r == 1 ? GT_STK_TRUNCATED : r < 0 ? GT_STK_UNREADABLE : 0;
+	for (size_t i = 0; i < n; i++) {
+		st->frames[i].code = code[i];
+		st->frames[i].pos = pos[i];
+		h = gt_hash_frame(h, code[i], pos[i]);
+	}
+	st->depth = (uint32_t)n;
+	st->id = gt_hash_end(h, st->flags, st->depth);
+	h = add_stack(c, st) ? 0 : st->id;
+	free(st);
+	return h;
+}
+
+void collector__close_stacks(struct collector *c)
+{
+	struct model_stacks *ms = c->m->stacks;
+
+	if (!ms)
+		return;
+	for (size_t i = 0; i < c->m->nthreads; i++) {
+		struct model_thread *t = &c->m->threads[i];
+		const struct gt_thread *k = &t->k;
+		uint64_t from, id;
+		int si;
+
+		if (t->open_wait_ns && (si = stack_index(c, k->wait_stack)) >= 0)
+			model_stacks__add_weight(ms, k->tid, k->first_seen_ns,
+						 GT_W_WAIT, (uint32_t)si, 0,
+						 t->open_wait_ns);
+		if (!t->open_hold_ns)
+			continue;
+		from = k->hold_mark_ns > k->since_ns ? k->hold_mark_ns : k->since_ns;
+		if (c->m->t_end_ns <= from)
+			continue;
+		id = k->sample_stack;
+		if (!id && !c->m->target_exited)
+			id = walk_now(c, k->tstate ? k->tstate : k->drop_tstate);
+		si = stack_index(c, id);
+		if (si >= 0)
+			model_stacks__add_weight(ms, k->tid, k->first_seen_ns,
+						 GT_W_HOLD, (uint32_t)si, 0,
+						 c->m->t_end_ns - from);
+	}
+}
 
 static void put_exited(struct collector *c, const struct gt_thread *k)
 {
@@ -40,6 +218,10 @@ static int on_record(void *ctx, void *data, size_t size)
 	case GT_REC_THREAD_EXIT:
 		if (size >= sizeof(*r))
 			put_exited(c, &r->thread);
+		break;
+	case GT_REC_STACK:
+		if (c->sym && size >= sizeof(struct gt_rec_stack))
+			add_stack(c, &((const struct gt_rec_stack *)data)->s);
 		break;
 	case GT_REC_CYCLE:
 	case GT_REC_ABANDONED:
@@ -79,6 +261,7 @@ void collector__free(struct collector *c)
 	if (!c)
 		return;
 	ring_buffer__free(c->rb);
+	py_symbolize__free(c->sym);
 	free(c->buf);
 	free(c);
 }
@@ -140,7 +323,7 @@ int collector__snapshot(struct collector *c)
 			return -ENOMEM;
 		refresh_name(c, t);
 	}
-	return 0;
+	return c->m->stacks ? read_weights(c) : 0;
 }
 
 void collector__set_writer(struct collector *c, struct trace_writer *w)
@@ -213,6 +396,15 @@ int collector__resolve_holder(struct collector *c, uint32_t tid)
 			c->m->holder_switches++;
 		t->k.state = GT_HOLDING;
 		t->k.since_ns = acq;
+		if (c->m->stacks) {
+			int si = stack_index(c, t->k.wait_stack);
+
+			if (si >= 0)
+				model_stacks__add_weight(c->m->stacks, tid,
+							 t->k.first_seen_ns,
+							 GT_W_WAIT, (uint32_t)si,
+							 1, w);
+		}
 		return 1;
 	}
 	return 0;

@@ -50,6 +50,25 @@ uint64_t collector__write_errors(const struct collector *c);
 /* Event-stream records received. */
 uint64_t collector__records(const struct collector *c);
 
+struct py_target;
+struct gt_py_frame_layout;
+/*
+ * --stacks: name the frames of every new stack the BPF walker sends (while
+ * the process still has its code objects) into a new model->stacks, and
+ * read the per-thread weights at every snapshot. @t must stay open.
+ * Returns 0 or a negative errno.
+ */
+int collector__enable_stacks(struct collector *c, struct py_target *t,
+			     const struct gt_py_frame_layout *l);
+
+/*
+ * --stacks, after model__close: the waits and holds still open at the end
+ * go to their stacks too (a hold to its last sample's stack, or, while the
+ * process lives, to the stack it runs now), so that each thread's weights
+ * add up to its wait_ns and hold_ns.
+ */
+void collector__close_stacks(struct collector *c);
+
 /* Latest thread-exit time seen (0 if none). */
 uint64_t collector__last_exit_ns(const struct collector *c);
 

@@ -21,10 +21,12 @@
 #include "attach_cache.h"
 #include "cli.h"
 #include "collector.h"
+#include "export.h"
 #include "gil_sites.h"
 #include "launch.h"
 #include "model.h"
 #include "probes.h"
+#include "py_layout.h"
 #include "py_state.h"
 #include "report.h"
 #include "target.h"
@@ -44,6 +46,7 @@ struct session {
 	struct gil_sites sites;
 	struct probe_plan plan;
 	bool cache_hit;
+	struct gt_py_frame_layout layout; /* --stacks */
 	struct gil_state gil0;   /* the GIL when tracing began */
 	bool have_gil0;
 	struct probes *probes;
@@ -200,6 +203,8 @@ static int setup_probes(struct session *s)
 		.verbose = s->env.verbose,
 		.emit_cycles = wants_stream(&s->env),
 		.ringbuf_bytes = s->env.ringbuf_bytes,
+		.stack_layout = s->env.stacks ? &s->layout : NULL,
+		.sample_hz = s->env.sample_hz,
 	};
 	char gerr[ERRLEN];
 	struct gil_ref ref;
@@ -223,6 +228,16 @@ static int setup_probes(struct session *s)
 				 "the probes: %s", strerror(-rc));
 			return rc;
 		}
+	}
+	if (s->env.stacks) {
+		const char *src = NULL;
+
+		rc = py_layout__get(&s->target, &s->layout, &src, s->err,
+				    sizeof(s->err));
+		if (rc)
+			return rc;
+		if (s->env.verbose)
+			fprintf(stderr, "giltrace: Python frame layout from %s\n", src);
 	}
 	s->t_sites = now_ns();
 	s->have_gil0 = read_gil(s, &s->gil0, gerr, sizeof(gerr));
@@ -251,6 +266,19 @@ static int setup_probes(struct session *s)
 	if (!s->coll) {
 		snprintf(s->err, sizeof(s->err), "giltrace: out of memory");
 		return -ENOMEM;
+	}
+	if (s->env.stacks) {
+		rc = collector__enable_stacks(s->coll, &s->target, &s->layout);
+		if (rc) {
+			snprintf(s->err, sizeof(s->err), "giltrace: cannot name "
+				 "Python frames in PID %d: %s", s->target.pid,
+				 strerror(-rc));
+			return rc;
+		}
+		if (s->env.sample_hz &&
+		    probes__attach_sampler(s->probes, s->env.sample_hz, gerr,
+					   sizeof(gerr)) < 0)
+			say(s, "%s", gerr + (strncmp(gerr, "giltrace: ", 10) ? 0 : 10));
 	}
 	if (wants_stream(&s->env)) {
 		rc = open_writer(s);
@@ -429,6 +457,7 @@ static void finish_model(struct session *s, enum stop_reason why)
 		s->model.target_exited = true;
 	}
 	model__close(&s->model, t_end);
+	collector__close_stacks(s->coll);
 	s->records = collector__records(s->coll);
 	s->write_errors = collector__write_errors(s->coll);
 	/* Detach before rendering: the target runs unprobed from here. */
@@ -438,12 +467,62 @@ static void finish_model(struct session *s, enum stop_reason why)
 	s->probes = NULL;
 }
 
+/* --folded and --pprof. */
+static int write_exports(struct session *s, const struct model *m)
+{
+	struct report_opts o;
+	char err[ERRLEN] = "";
+	FILE *f;
+	int rc = 0;
+
+	if (s->env.folded) {
+		bool out = !strcmp(s->env.folded, "-");
+
+		f = out ? stdout : fopen(s->env.folded, "w");
+		if (!f) {
+			fprintf(stderr, "giltrace: cannot write %s: %s\n",
+				s->env.folded, strerror(errno));
+			return -errno;
+		}
+		report_opts_init(s, &o, f);
+		rc = export_folded(f, m, (enum export_weight)s->env.weight, &o,
+				   err, sizeof(err));
+		if (rc)
+			fail_msg(err);
+		if (out ? fflush(f) : fclose(f))
+			rc = rc ?: -errno;
+		if (rc)
+			return rc;
+	}
+	if (s->env.pprof) {
+		f = fopen(s->env.pprof, "w");
+		if (!f) {
+			fprintf(stderr, "giltrace: cannot write %s: %s\n",
+				s->env.pprof, strerror(errno));
+			return -errno;
+		}
+		report_opts_init(s, &o, f);
+		rc = export_pprof(f, m, &o, err, sizeof(err));
+		if (rc)
+			fail_msg(err);
+		if (fclose(f))
+			rc = rc ?: -errno;
+		if (rc)
+			unlink(s->env.pprof);
+	}
+	return rc;
+}
+
 static int write_views(struct session *s, const struct model *m,
 		       const struct timeline *tl)
 {
 	struct report_opts o;
 	FILE *f;
 	int rc = 0;
+
+	rc = write_exports(s, m);
+	if (rc)
+		return rc;
 
 	if (s->env.timeline) {
 		struct winsize ws;
@@ -506,7 +585,10 @@ static int write_outputs(struct session *s, const struct model *m,
 			return -errno;
 		}
 	}
-	if (!(s->env.json && !strcmp(s->env.json, "-") && !s->env.output)) {
+	bool stdout_taken = (s->env.json && !strcmp(s->env.json, "-")) ||
+			    (s->env.folded && !strcmp(s->env.folded, "-"));
+
+	if (!(stdout_taken && !s->env.output)) {
 		report_opts_init(s, &o, f);
 		o.tl = tl;
 		rc = report_text(f, m, &o);
@@ -694,7 +776,7 @@ int main(int argc, char **argv)
 		/* Views asked for at record time: rendered from the file just
 		 * written, as the direct form does. */
 		if (s->env.json || s->env.timeline || s->env.perfetto ||
-		    s->env.html) {
+		    s->env.html || s->env.folded || s->env.pprof) {
 			rc = render_trace_file(s, s->trace_path);
 			if (rc && s->err[0])
 				fail_msg(s->err);

@@ -255,6 +255,13 @@ int model_stacks__add_weight(struct model_stacks *ms, uint32_t tid,
 	return 0;
 }
 
+void model_stacks__clear_weights(struct model_stacks *ms)
+{
+	ms->nw = 0;
+	if (ms->whash)
+		memset(ms->whash, 0, ms->whash_cap * sizeof(*ms->whash));
+}
+
 static int heavier(const void *a, const void *b)
 {
 	const struct model_stack_weight *x = *(const struct model_stack_weight *const *)a;

@@ -111,6 +111,10 @@ int model_stacks__add_weight(struct model_stacks *ms, uint32_t tid,
 			     uint64_t first_seen_ns, uint32_t kind,
 			     uint32_t stack, uint64_t count, uint64_t ns);
 
+/* Forget every weight (the collector re-reads the kernel's cumulative
+ * figures). Frames and stacks stay. */
+void model_stacks__clear_weights(struct model_stacks *ms);
+
 /*
  * The weights of one thread and kind, heaviest first (by ns, then count).
  * *@out (free it) points into @ms. Returns how many, or -ENOMEM.

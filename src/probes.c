@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
+#include <linux/perf_event.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include "probes.h"
@@ -112,6 +113,17 @@ struct probes *probes__load(const struct probes_opts *o, char *err,
 	}
 	p->skel->rodata->targ_tgid = (uint32_t)o->tgid;
 	p->skel->rodata->emit_cycles = o->emit_cycles;
+	if (o->stack_layout) {
+		p->skel->rodata->capture_stacks = true;
+		memcpy((void *)&p->skel->rodata->pyl, o->stack_layout,
+		       sizeof(*o->stack_layout));
+	} else {
+		/* Nothing to size: keep the unused maps tiny. */
+		bpf_map__set_max_entries(p->skel->maps.stacks_seen, 1);
+		bpf_map__set_max_entries(p->skel->maps.stack_weights, 1);
+	}
+	bpf_program__set_autoload(p->skel->progs.sample_holder,
+				  o->stack_layout && o->sample_hz);
 	bpf_map__set_max_entries(p->skel->maps.threads,
 				 o->max_threads ? o->max_threads : 16384);
 	if (o->ringbuf_bytes)
@@ -350,6 +362,55 @@ int probes__attach(struct probes *p, const struct py_target *t,
 			return e;
 	}
 	return 0;
+}
+
+int probes__attach_sampler(struct probes *p, uint32_t hz, char *err,
+			   size_t errlen)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_SOFTWARE,
+		.size = sizeof(attr),
+		.config = PERF_COUNT_SW_CPU_CLOCK,
+		.freq = 1,
+		.sample_freq = hz,
+	};
+	int ncpus = libbpf_num_possible_cpus(), n = 0, e = 0;
+
+	if (ncpus < 0) {
+		snprintf(err, errlen, "giltrace: cannot count the CPUs: %s",
+			 strerror(-ncpus));
+		return ncpus;
+	}
+	for (int cpu = 0; cpu < ncpus; cpu++) {
+		struct bpf_link *l;
+		int fd;
+
+		fd = (int)syscall(SYS_perf_event_open, &attr, -1, cpu, -1,
+				  PERF_FLAG_FD_CLOEXEC);
+		if (fd < 0) {
+			if (errno == ENODEV) /* possible but not online */
+				continue;
+			e = -errno;
+			break;
+		}
+		l = bpf_program__attach_perf_event(p->skel->progs.sample_holder, fd);
+		if (!l) {
+			e = -errno;
+			close(fd);
+			break;
+		}
+		/* The link owns the event's fd now. */
+		if ((e = add_link(p, l)))
+			break;
+		n++;
+	}
+	if (e) {
+		snprintf(err, errlen, "giltrace: cannot sample the GIL holder "
+			 "(perf_event_open: %s): long holds are attributed to the "
+			 "stack where they end", strerror(-e));
+		return e;
+	}
+	return n;
 }
 
 void probes__set_gil(struct probes *p, const struct gil_ref *r)

@@ -17,6 +17,7 @@ struct py_target;
 struct gil_sites;
 struct model;
 struct giltrace_bpf;
+struct gt_py_frame_layout;
 
 struct probes_opts {
 	pid_t tgid;
@@ -24,6 +25,9 @@ struct probes_opts {
 	uint32_t ringbuf_bytes; /* power of two, >= page size */
 	bool emit_cycles;       /* the event stream: one record per GIL cycle */
 	bool verbose;
+	/* --stacks: how to walk this interpreter's frames (NULL: no stacks) */
+	const struct gt_py_frame_layout *stack_layout;
+	uint32_t sample_hz;     /* --stacks: holder samples a second per CPU, 0 none */
 };
 
 struct probes;
@@ -84,6 +88,14 @@ void probe_plan__free(struct probe_plan *plan);
 int probes__attach(struct probes *p, const struct py_target *t,
 		   const struct probe_plan *plan, struct model *m, char *err,
 		   size_t errlen);
+
+/*
+ * --stacks with sample_hz: a CPU-clock perf event on every online CPU runs
+ * the holder sampler. Returns how many CPUs are sampled, or a negative
+ * errno with a reason in @err (tracing works without it).
+ */
+int probes__attach_sampler(struct probes *p, uint32_t hz, char *err,
+			   size_t errlen);
 
 struct gil_ref;
 /* Tell the BPF programs where the GIL's fields are (to tell, when a thread
