@@ -93,10 +93,41 @@ static uint64_t fh_of(const struct model_stacks *ms, size_t i)
 	return frame_hash(f->kind, f->function, f->file, f->line, f->module);
 }
 
-static uint64_t sh_of(const struct model_stacks *ms, size_t i)
+static uint64_t content_hash(uint32_t flags, const uint32_t *fr, uint32_t n)
 {
-	return mix(0, ms->stacks[i].id);
+	uint64_t h = mix(0x51ed27, flags);
+
+	for (uint32_t i = 0; i < n; i++)
+		h = mix(h, fr[i]);
+	return mix(h, n);
 }
+
+static uint64_t ch_of(const struct model_stacks *ms, size_t i)
+{
+	const struct model_stack *s = &ms->stacks[i];
+
+	return content_hash(s->flags, s->frames, s->nframes);
+}
+
+/* The id index holds stacks (entry i + 1) and aliases (ALIAS | k + 1). */
+#define ALIAS ((size_t)1 << (sizeof(size_t) * 8 - 1))
+
+static size_t nids(const struct model_stacks *ms)
+{
+	return ms->nstacks + ms->naliases;
+}
+
+static uint64_t id_of_entry(const struct model_stacks *ms, size_t e)
+{
+	return e & ALIAS ? ms->aliases[(e & ~ALIAS) - 1].id : ms->stacks[e - 1].id;
+}
+
+static uint32_t stack_of_entry(const struct model_stacks *ms, size_t e)
+{
+	return e & ALIAS ? ms->aliases[(e & ~ALIAS) - 1].stack : (uint32_t)(e - 1);
+}
+
+
 
 static uint64_t wh_of(const struct model_stacks *ms, size_t i)
 {
@@ -130,6 +161,8 @@ void model_stacks__free(struct model_stacks *ms)
 	free(ms->w);
 	free(ms->fhash);
 	free(ms->shash);
+	free(ms->chash);
+	free(ms->aliases);
 	free(ms->whash);
 	free(ms);
 }
@@ -182,8 +215,57 @@ int model_stacks__find(const struct model_stacks *ms, uint64_t id)
 		return -1;
 	for (size_t j = mix(0, id) & (ms->shash_cap - 1); ms->shash[j];
 	     j = (j + 1) & (ms->shash_cap - 1))
-		if (ms->stacks[ms->shash[j] - 1].id == id)
-			return (int)(ms->shash[j] - 1);
+		if (id_of_entry(ms, ms->shash[j]) == id)
+			return (int)stack_of_entry(ms, ms->shash[j]);
+	return -1;
+}
+
+static void index_id(struct model_stacks *ms, size_t e)
+{
+	size_t j;
+
+	for (j = mix(0, id_of_entry(ms, e)) & (ms->shash_cap - 1); ms->shash[j];
+	     j = (j + 1) & (ms->shash_cap - 1))
+		;
+	ms->shash[j] = e;
+}
+
+/* Make room in the id index for one more id. */
+static int room_for_id(struct model_stacks *ms)
+{
+	size_t cap = ms->shash_cap ? ms->shash_cap : 256, *old = ms->shash,
+	       ocap = ms->shash_cap;
+
+	if (old && (nids(ms) + 2) * 2 <= ocap)
+		return 0;
+	while ((nids(ms) + 2) * 2 > cap)
+		cap *= 2;
+	ms->shash = calloc(cap, sizeof(*ms->shash));
+	if (!ms->shash) {
+		ms->shash = old;
+		return -ENOMEM;
+	}
+	ms->shash_cap = cap;
+	for (size_t j = 0; j < ocap; j++)
+		if (old[j])
+			index_id(ms, old[j]);
+	free(old);
+	return 0;
+}
+
+static int find_content(const struct model_stacks *ms, uint32_t flags,
+			const uint32_t *fr, uint32_t n)
+{
+	if (!ms->chash)
+		return -1;
+	for (size_t j = content_hash(flags, fr, n) & (ms->chash_cap - 1);
+	     ms->chash[j]; j = (j + 1) & (ms->chash_cap - 1)) {
+		const struct model_stack *s = &ms->stacks[ms->chash[j] - 1];
+
+		if (s->flags == flags && s->nframes == n &&
+		    !memcmp(s->frames, fr, n * sizeof(*fr)))
+			return (int)(ms->chash[j] - 1);
+	}
 	return -1;
 }
 
@@ -199,8 +281,22 @@ int model_stacks__add(struct model_stacks *ms, uint64_t id, uint32_t flags,
 	for (uint32_t i = 0; i < n; i++)
 		if (frames[i] >= ms->nframes)
 			return -EINVAL;
-	if (reindex(&ms->shash, &ms->shash_cap, ms->nstacks, sh_of, ms) ||
-	    ms->nstacks >= INT32_MAX ||
+	if (reindex(&ms->chash, &ms->chash_cap, ms->nstacks, ch_of, ms))
+		return -ENOMEM;
+	found = find_content(ms, flags, frames, n);
+	if (found >= 0) {
+		if (grow((void **)&ms->aliases, &ms->cap_aliases,
+			 ms->naliases + 1, sizeof(*ms->aliases)))
+			return -ENOMEM;
+		if (room_for_id(ms))
+			return -ENOMEM;
+		ms->aliases[ms->naliases].id = id;
+		ms->aliases[ms->naliases].stack = (uint32_t)found;
+		ms->naliases++;
+		index_id(ms, ALIAS | ms->naliases);
+		return found;
+	}
+	if (ms->nstacks >= INT32_MAX || room_for_id(ms) ||
 	    grow((void **)&ms->stacks, &ms->cap_stacks, ms->nstacks + 1,
 		 sizeof(*ms->stacks)))
 		return -ENOMEM;
@@ -212,10 +308,12 @@ int model_stacks__add(struct model_stacks *ms, uint64_t id, uint32_t flags,
 	if (!s->frames)
 		return -ENOMEM;
 	memcpy(s->frames, frames, n * sizeof(*frames));
-	for (j = mix(0, id) & (ms->shash_cap - 1); ms->shash[j];
-	     j = (j + 1) & (ms->shash_cap - 1))
+	ms->nstacks++;
+	for (j = ch_of(ms, ms->nstacks - 1) & (ms->chash_cap - 1); ms->chash[j];
+	     j = (j + 1) & (ms->chash_cap - 1))
 		;
-	ms->shash[j] = ++ms->nstacks;
+	ms->chash[j] = ms->nstacks;
+	index_id(ms, ms->nstacks);
 	return (int)(ms->nstacks - 1);
 }
 
@@ -378,6 +476,12 @@ struct model_stacks *model_stacks__copy(const struct model_stacks *ms)
 	for (size_t i = 0; i < ms->nstacks && r >= 0; i++)
 		r = model_stacks__add(c, ms->stacks[i].id, ms->stacks[i].flags,
 				      ms->stacks[i].frames, ms->stacks[i].nframes);
+	for (size_t i = 0; i < ms->naliases && r >= 0; i++) {
+		const struct model_stack *st = &ms->stacks[ms->aliases[i].stack];
+
+		r = model_stacks__add(c, ms->aliases[i].id, st->flags, st->frames,
+				      st->nframes);
+	}
 	for (size_t i = 0; i < ms->nw && r >= 0; i++) {
 		const struct model_stack_weight *w = &ms->w[i];
 

@@ -66,11 +66,20 @@ struct model_stack_weight {
 	uint64_t ns;      /* their time */
 };
 
+/* Another id of a stack: the walker tells stacks apart by instruction
+ * position, and two positions on one line give the same frames. */
+struct model_stack_alias {
+	uint64_t id;
+	uint32_t stack;   /* index into stacks[] */
+};
+
 struct model_stacks {
 	struct model_frame *frames;
 	size_t nframes;
-	struct model_stack *stacks;
+	struct model_stack *stacks;  /* distinct (flags, frames) */
 	size_t nstacks;
+	struct model_stack_alias *aliases;
+	size_t naliases;
 	struct model_stack_weight *w;
 	size_t nw;
 
@@ -81,9 +90,10 @@ struct model_stacks {
 	uint64_t frames_unresolved; /* captured frames that could not be named */
 
 	/* private: indexes */
-	size_t cap_frames, cap_stacks, cap_w;
+	size_t cap_frames, cap_stacks, cap_w, cap_aliases;
 	size_t *fhash, fhash_cap;  /* open addressing, index + 1 */
-	size_t *shash, shash_cap;
+	size_t *shash, shash_cap;  /* by id: stacks (index + 1) and aliases (~index) */
+	size_t *chash, chash_cap;  /* by content */
 	size_t *whash, whash_cap;
 };
 
@@ -97,12 +107,13 @@ int model_stacks__frame(struct model_stacks *ms, enum model_frame_kind kind,
 			const char *module);
 
 /* Add stack @id with @n frame indices, root first. When @id is already
- * there, the existing index is returned and nothing changes. Returns the
+ * there, the existing index is returned and nothing changes; when a stack
+ * with the same flags and frames is, @id becomes its alias. Returns the
  * index or a negative errno. */
 int model_stacks__add(struct model_stacks *ms, uint64_t id, uint32_t flags,
 		      const uint32_t *frames, uint32_t n);
 
-/* Index of stack @id, or -1. */
+/* Index of stack @id (or of the stack it is an alias of), or -1. */
 int model_stacks__find(const struct model_stacks *ms, uint64_t id);
 
 /* Add @count intervals of @ns to (thread, @kind, stack @stack).

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <jansson.h>
 #include "model.h"
+#include "model_stacks.h"
 #include "report.h"
 #include "json_util.h"
 #include "timeline.h"
@@ -111,6 +112,83 @@ static json_t *dist_json(struct jb *b, const struct gt_dist *d)
 	return o;
 }
 
+#define JSON_TOP_STACKS 10
+
+static json_t *frame_json(struct jb *b, const struct model_frame *f)
+{
+	static const char *const kinds[] = { "python", "native", "mark" };
+	json_t *o = json_object();
+
+	put(b, o, "function", jstr(f->function));
+	put(b, o, "file", f->file[0] ? jstr(f->file) : json_null());
+	put(b, o, "line", f->line > 0 ? json_integer(f->line) : json_null());
+	if (f->kind == MF_NATIVE)
+		put(b, o, "module", jstr(f->module));
+	put(b, o, "kind", json_string(kinds[f->kind <= MF_MARK ? f->kind : MF_MARK]));
+	return o;
+}
+
+/* One thread's heaviest stacks of @kind: totals, and the top ones with
+ * their frames innermost first. */
+static json_t *stacks_of(struct jb *b, const struct model_stacks *ms,
+			 const struct model_thread *t, uint32_t kind)
+{
+	const struct model_stack_weight **v;
+	json_t *o = json_object(), *top = json_array();
+	uint64_t count, ns;
+	ssize_t n;
+
+	model_stacks__thread_total(ms, t->k.tid, t->k.first_seen_ns, kind,
+				   &count, &ns);
+	put(b, o, "total_ns", jint(ns));
+	put(b, o, "count", jint(count));
+	n = model_stacks__thread(ms, t->k.tid, t->k.first_seen_ns, kind, &v);
+	if (n < 0) {
+		b->err = (int)n;
+		n = 0;
+	}
+	put(b, o, "distinct", jint((uint64_t)n));
+	for (ssize_t i = 0; i < n && i < JSON_TOP_STACKS; i++) {
+		const struct model_stack *st = &ms->stacks[v[i]->stack];
+		json_t *e = json_object(), *fr = json_array();
+
+		put(b, e, "ns", jint(v[i]->ns));
+		put(b, e, "count", jint(v[i]->count));
+		put(b, e, "share", json_real(ns ? (double)v[i]->ns / (double)ns : 0.0));
+		put(b, e, "truncated", json_boolean(st->flags & GT_STK_TRUNCATED));
+		for (uint32_t j = st->nframes; j-- > 0;)
+			append(b, fr, frame_json(b, &ms->frames[st->frames[j]]));
+		put(b, e, "frames", fr);
+		append(b, top, e);
+	}
+	free(v);
+	put(b, o, "top", top);
+	return o;
+}
+
+static json_t *thread_stacks_json(struct jb *b, const struct model *m,
+				  const struct model_thread *t)
+{
+	json_t *o = json_object();
+
+	put(b, o, "wait", stacks_of(b, m->stacks, t, GT_W_WAIT));
+	put(b, o, "hold", stacks_of(b, m->stacks, t, GT_W_HOLD));
+	return o;
+}
+
+static json_t *stacks_summary(struct jb *b, const struct model_stacks *ms)
+{
+	json_t *o = json_object();
+
+	put(b, o, "max_depth", jint(ms->max_depth));
+	put(b, o, "distinct", jint(ms->nstacks));
+	put(b, o, "holder_samples", jint(ms->samples));
+	put(b, o, "weights_lost", jint(ms->weights_lost));
+	put(b, o, "stacks_lost", jint(ms->stacks_lost));
+	put(b, o, "frames_unresolved", jint(ms->frames_unresolved));
+	return o;
+}
+
 static json_t *thread_json(struct jb *b, const struct model *m,
 			   const struct model_thread *t)
 {
@@ -131,6 +209,8 @@ static json_t *thread_json(struct jb *b, const struct model *m,
 	put(b, o, "inconsistent", jint(t->k.inconsistent));
 	put(b, o, "wait_share", json_real(report__wait_share(m, t)));
 	put(b, o, "exited", json_boolean(t->exited));
+	if (m->stacks)
+		put(b, o, "stacks", thread_stacks_json(b, m, t));
 	return o;
 }
 
@@ -204,6 +284,7 @@ static json_t *build(struct jb *b, const struct model *m,
 	for (ssize_t i = 0; i < n; i++)
 		append(b, threads, thread_json(b, m, v[i]));
 	put(b, root, "threads", threads);
+	put(b, root, "stacks", m->stacks ? stacks_summary(b, m->stacks) : json_null());
 	if (o && o->tl) {
 		json_t *ranges = json_array();
 

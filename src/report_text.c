@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include "model.h"
+#include "model_stacks.h"
 #include "report.h"
 #include "timeline.h"
 
@@ -701,6 +702,58 @@ static void print_warnings(FILE *out, const struct model *m,
 	}
 }
 
+/* The innermost frame that is code (not a mark), for a one-line "where". */
+static const struct model_frame *where(const struct model_stacks *ms,
+				       const struct model_stack *st)
+{
+	for (uint32_t j = st->nframes; j-- > 0;)
+		if (ms->frames[st->frames[j]].kind != MF_MARK)
+			return &ms->frames[st->frames[j]];
+	return st->nframes ? &ms->frames[st->frames[st->nframes - 1]] : NULL;
+}
+
+/* --stacks: per thread, the stacks it waited and held in most (innermost
+ * frame and share); the full stacks are in --folded, --json, --html. */
+static void print_stacks(FILE *out, const struct model *m,
+			 const struct model_thread **v, size_t n,
+			 const struct report_opts *o)
+{
+	static const char *const kinds[] = { "waits", "holds" };
+	const struct model_stacks *ms = m->stacks;
+	char label[1024];
+
+	fprintf(out, "\n%swhere:%s top stacks per thread, innermost frame "
+		"(--folded for flame graphs)\n", col(o, C_BOLD), col(o, C_OFF));
+	for (size_t i = 0; i < n; i++) {
+		const struct model_thread *t = v[i];
+
+		for (uint32_t kind = GT_W_WAIT; kind <= GT_W_HOLD; kind++) {
+			const struct model_stack_weight **w;
+			uint64_t count, ns;
+			ssize_t k;
+
+			model_stacks__thread_total(ms, t->k.tid, t->k.first_seen_ns,
+						   kind, &count, &ns);
+			if (!ns)
+				continue;
+			k = model_stacks__thread(ms, t->k.tid, t->k.first_seen_ns,
+						 kind, &w);
+			for (ssize_t j = 0; j < k && j < 3; j++) {
+				const struct model_frame *f =
+					where(ms, &ms->stacks[w[j]->stack]);
+				double share = (double)w[j]->ns / (double)ns;
+
+				if (!f || (j && share < 0.05))
+					break;
+				model_stacks__label(f, label, sizeof(label));
+				fprintf(out, "  %7u %-5s %5.1f%%  %s\n", t->k.tid,
+					j ? "" : kinds[kind], 100.0 * share, label);
+			}
+			free(w);
+		}
+	}
+}
+
 static void print_verdict(FILE *out, const struct model *m,
 			  const struct report_opts *o)
 {
@@ -750,6 +803,8 @@ int report_text(FILE *out, const struct model *m, const struct report_opts *o)
 		print_hists(out, v, shown, o);
 	if (o->tl)
 		print_blocked(out, m, v, shown, o);
+	if (m->stacks && !o->interval)
+		print_stacks(out, m, v, shown, o);
 	print_warnings(out, m, v, rows, o);
 	print_verdict(out, m, o);
 	free(v);

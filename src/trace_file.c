@@ -535,11 +535,12 @@ static json_t *probe_json(const struct model_probe *p, bool *bad)
  *   frames:  [kind, function, file, line, module], ...
  *   stacks:  [id, flags, [frame index, ... root first]], ...
  *   weights: [tid, first_seen_ns, kind, stack index, count, ns], ...
+ *   aliases: [id, stack index], ... (other ids of the same stack)
  */
 static json_t *stacks_json(const struct model_stacks *ms, bool *bad)
 {
 	json_t *o = json_object(), *fa = json_array(), *sa = json_array(),
-	       *wa = json_array();
+	       *wa = json_array(), *aa;
 
 	if (!o || !fa || !sa || !wa) {
 		json_decref(o);
@@ -595,6 +596,15 @@ static json_t *stacks_json(const struct model_stacks *ms, bool *bad)
 	jset(o, "frames", fa, bad);
 	jset(o, "stacks", sa, bad);
 	jset(o, "weights", wa, bad);
+	aa = json_array();
+	for (size_t i = 0; aa && i < ms->naliases && !*bad; i++) {
+		json_t *e = json_pack("[oo]", ju64(ms->aliases[i].id),
+				      ju64(ms->aliases[i].stack));
+
+		if (!e || json_array_append_new(aa, e))
+			*bad = true;
+	}
+	jset(o, "aliases", aa, bad);
 	return o;
 }
 
@@ -1226,7 +1236,7 @@ static int parse_weight(struct jctx *c, json_t *e, struct model_stacks *ms)
 static int parse_stacks(struct jctx *c, json_t *root, struct model *m)
 {
 	struct model_stacks *ms;
-	json_t *o, *fa, *sa, *wa, *e;
+	json_t *o, *fa, *sa, *wa, *aa, *e;
 	uint64_t depth;
 	size_t i;
 	int rc;
@@ -1269,6 +1279,30 @@ static int parse_stacks(struct jctx *c, json_t *root, struct model *m)
 			break;
 		snprintf(c->where, sizeof(c->where), "stacks.weights[%zu]", i);
 		rc = parse_weight(c, e, ms);
+	}
+	aa = json_object_get(o, "aliases");
+	if (!rc && aa && (!json_is_array(aa) || json_array_size(aa) > STACK_ITEMS_MAX))
+		rc = jfail(c, "aliases", "is not an array");
+	json_array_foreach(aa, i, e) {
+		uint64_t id, idx;
+		const struct model_stack *st;
+
+		if (rc)
+			break;
+		snprintf(c->where, sizeof(c->where), "stacks.aliases[%zu]", i);
+		if (!json_is_array(e) || json_array_size(e) != 2) {
+			rc = jfail(c, "", "is not [id, stack]");
+			break;
+		}
+		rc = arr_u64(c, e, 0, UINT64_MAX, &id) ?:
+		     arr_u64(c, e, 1, ms->nstacks ? ms->nstacks - 1 : 0, &idx);
+		if (!rc && (!ms->nstacks || model_stacks__find(ms, id) >= 0))
+			rc = jfail(c, "", "names no stack, or an id already there");
+		if (rc)
+			break;
+		st = &ms->stacks[idx];
+		rc = model_stacks__add(ms, id, st->flags, st->frames, st->nframes);
+		rc = rc < 0 ? rc : 0;
 	}
 	return rc;
 }
