@@ -8,7 +8,9 @@ set -euo pipefail
 
 PKGS=(clang llvm libbpf-dev bpftool libelf-dev libdw-dev elfutils bpftrace
       libjansson-dev libcmocka-dev libcapstone-dev libzstd-dev zstd pkg-config
-      cmake make gcc binutils python3 python3.11 python3.11-dbg util-linux)
+      cmake make gcc binutils python3 python3.11 python3.11-dbg util-linux
+      protobuf-c-compiler libprotobuf-c-dev golang-github-google-pprof-dev
+      zlib1g-dev golang-go)
 
 missing=()
 for p in "${PKGS[@]}"; do
