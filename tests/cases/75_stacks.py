@@ -1,0 +1,223 @@
+# SPDX-License-Identifier: MIT
+"""
+Stacks (issue 5), on every interpreter found:
+
+- known functions on known lines (tests/workloads/stacks.py --mode known):
+  three threads spin in spin_a, spin_b, spin_c, each a one-line loop. The
+  folded output attributes >= 90% of each thread's wait, and of its hold,
+  to that function and line; each thread's folded values add up to its
+  measured wait (hold) within 1%, and the JSON's per-thread stack totals
+  equal its wait_ns and hold_ns within 1%. Recorded with `record --stacks`,
+  folded with `report` (wait, hold, count), and once in the direct form;
+- deep recursion (200 frames, the walk keeps 64): every stack of that
+  thread is marked truncated at its root, holds exactly the 64 innermost
+  frames, and they are the right ones (spin_a under 63 deep);
+- code made at run time: a function defined by exec() (file "<string>"),
+  a lambda, a generator and a coroutine are named as Python names them.
+
+Every run is a launch (giltrace -- python ...): no race with the workload.
+"""
+import re
+
+import gtlib
+from suite import ENV, add, check_json
+
+MIN_SHARE = 0.90
+THREAD_RX = re.compile(r"^thread (\S+) (\d+) (\S+) (\S+) (\d+)$")
+
+
+def parse_folded(path):
+    """{tid: [(frames root first, value)]}; the root frame is name-tid."""
+    out = {}
+    with open(path) as f:
+        for ln, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            stack, _, val = line.rpartition(" ")
+            if not stack or not val.isdigit():
+                raise gtlib.Fail("%s:%d: not a folded line: %r" % (path, ln, line[:200]))
+            frames = stack.split(";")
+            m = re.match(r"^.*-(\d+)$", frames[0])
+            if not m:
+                raise gtlib.Fail("%s:%d: root frame %r is not name-tid" % (path, ln, frames[0]))
+            out.setdefault(int(m.group(1)), []).append((frames[1:], int(val)))
+    return out
+
+
+def is_at(label, func, file, line):
+    """Does a folded frame name func at file:line ("module:qualname (file:line)")?"""
+    if not label.endswith(" (%s:%d)" % (file, line)):
+        return False
+    name = label[:-len(" (%s:%d)" % (file, line))]
+    name = name.split(":", 1)[1] if ":" in name else name
+    return name == func or name.endswith("." + func)
+
+
+def run_traced(ctx, interp, mode, extra=()):
+    """record --stacks a stacks.py run; its threads and the trace file."""
+    trace = ctx.tmp("%s.gil" % mode)
+    r = ctx.giltrace(["record", "-q", "--stacks", "-o", trace, "--", interp.path,
+                      gtlib.workload("stacks.py"), "--mode", mode] + list(extra), timeout=120)
+    ctx.require(r.rc == 0, "giltrace record exit %s%s" % (r.rc, r.tail()))
+    ctx.require(r.stdout.rstrip().endswith("ok"), "workload output %r" % r.stdout[-300:])
+    threads = {}
+    for l in r.stdout.splitlines():
+        m = THREAD_RX.match(l)
+        if m:
+            threads[m.group(1)] = (int(m.group(2)), m.group(3), m.group(4), int(m.group(5)))
+    return trace, threads
+
+
+def report(ctx, trace, args):
+    r = ctx.giltrace(["report", trace] + args, timeout=60)
+    ctx.require(r.rc == 0, "giltrace report %s: exit %s%s" % (" ".join(args), r.rc, r.tail()))
+    return r
+
+
+def folded(ctx, trace, weight):
+    path = ctx.tmp("%s.folded" % weight)
+    report(ctx, trace, ["-q", "--folded", path, "--weight", weight, "-o", "/dev/null"])
+    return parse_folded(path)
+
+
+def json_doc(ctx, trace):
+    path = ctx.tmp("stacks.json")
+    report(ctx, trace, ["-q", "--json", path, "-o", "/dev/null"])
+    doc = gtlib.load_json(path)
+    check_json(ctx, doc, launch=True)
+    ctx.require(doc.get("stacks"), "JSON has no stacks summary")
+    return doc
+
+
+def share_at(lines, func, file, line):
+    total = sum(v for _, v in lines)
+    at = sum(v for fr, v in lines if fr and is_at(fr[-1], func, file, line))
+    return (at / total if total else 0.0), total
+
+
+def check_totals(ctx, th, weight, lines, what):
+    """Folded values (us, rounded per line) add up to the measured figure."""
+    measured = th["wait_ns" if weight == "wait" else "hold_ns"] / 1000.0
+    total = sum(v for _, v in lines)
+    slack = 0.01 * measured + 0.5 * len(lines) + 1
+    ctx.expect(abs(total - measured) <= slack,
+               "%s: folded %s total %d us, measured %.0f us" % (what, weight, total, measured))
+    st = th.get("stacks", {}).get(weight, {})
+    ctx.expect(abs(st.get("total_ns", -1) - th["wait_ns" if weight == "wait" else "hold_ns"])
+               <= 0.01 * measured * 1000 + 1000,
+               "%s: JSON stacks.%s.total_ns %s vs %s_ns %s" % (
+                   what, weight, st.get("total_ns"), weight, th["wait_ns" if weight == "wait" else "hold_ns"]))
+
+
+def known(interp):
+    def fn(ctx):
+        trace, threads = run_traced(ctx, interp, "known")
+        ctx.require(sorted(threads) == ["a", "b", "c"], "workload threads %s" % sorted(threads))
+        doc = json_doc(ctx, trace)
+        ths = gtlib.threads_by_tid(doc)
+        counts = folded(ctx, trace, "count")
+        notes = []
+        for weight in ("wait", "hold"):
+            fo = folded(ctx, trace, weight)
+            for kind, (tid, func, file, line) in sorted(threads.items()):
+                what = "thread %s (%s)" % (kind, func)
+                ctx.require(tid in ths, "%s: TID %d not in the JSON" % (what, tid))
+                ctx.require(tid in fo, "%s: TID %d not in the folded %s output" % (what, tid, weight))
+                share, total = share_at(fo[tid], func, file, line)
+                ctx.expect(share >= MIN_SHARE, "%s: %.1f%% of its %s at %s (%s:%d), want >= %d%%" % (
+                    what, 100 * share, weight, func, file, line, 100 * MIN_SHARE))
+                check_totals(ctx, ths[tid], weight, fo[tid], what)
+                notes.append("%s %s %.0f%%" % (kind, weight, 100 * share))
+        for kind, (tid, _, _, _) in threads.items():
+            n = sum(v for _, v in counts.get(tid, []))
+            ctx.expect(n == ths[tid]["wait"]["count"], "thread %s: folded count %d, JSON wait.count %d" % (
+                kind, n, ths[tid]["wait"]["count"]))
+        ctx.note(", ".join(notes))
+    return fn
+
+
+def direct(ctx):
+    """The direct form (--folded, no trace file) agrees with itself."""
+    interp = ctx.env.default
+    path, jf = ctx.tmp("d.folded"), ctx.tmp("d.json")
+    r = ctx.giltrace(["-q", "--folded", path, "--json", jf, "-o", "/dev/null", "--", interp.path,
+                      gtlib.workload("stacks.py"), "--mode", "known"], timeout=120)
+    ctx.require(r.rc == 0, "exit %s%s" % (r.rc, r.tail()))
+    doc = gtlib.load_json(jf)
+    ths = gtlib.threads_by_tid(doc)
+    fo = parse_folded(path)
+    for l in r.stdout.splitlines():
+        m = THREAD_RX.match(l)
+        if not m:
+            continue
+        tid, func, file, line = int(m.group(2)), m.group(3), m.group(4), int(m.group(5))
+        share, _ = share_at(fo.get(tid, []), func, file, line)
+        ctx.expect(share >= MIN_SHARE, "direct: thread %s %.1f%% of its wait at %s:%d" % (
+            m.group(1), 100 * share, func, line))
+        check_totals(ctx, ths[tid], "wait", fo.get(tid, []), "direct: thread %s" % m.group(1))
+    bad = ctx.giltrace(["--folded", "-", "--", interp.path, "-c", "pass"])
+    ctx.expect(bad.rc == 125 and "stdout belongs to the command" in bad.stderr,
+               "--folded - in launch mode: exit %s, %r" % (bad.rc, bad.stderr[-200:]))
+    nost = ctx.giltrace(["record", "-q", "-o", ctx.tmp("n.gil"), "--", interp.path, "-c", "pass"])
+    ctx.require(nost.rc == 0, "record without --stacks: exit %s%s" % (nost.rc, nost.tail()))
+    r2 = ctx.giltrace(["report", ctx.tmp("n.gil"), "--folded", ctx.tmp("n.folded")])
+    ctx.expect(r2.rc != 0 and "record it with --stacks" in r2.stderr,
+               "report --folded of a trace without stacks: exit %s, %r" % (r2.rc, r2.stderr[-200:]))
+
+
+def deep(interp):
+    def fn(ctx):
+        trace, threads = run_traced(ctx, interp, "deep", ["--depth", "200"])
+        doc = json_doc(ctx, trace)
+        depth = doc["stacks"]["max_depth"]
+        tid, func, file, line = threads["deep"]
+        fo = folded(ctx, trace, "wait")
+        lines = fo.get(tid, [])
+        total = sum(v for _, v in lines)
+        ctx.require(total > 0, "deep thread %d has no wait stacks" % tid)
+        # The thread's stacks in the recursion (every stack with a deep()
+        # frame, or under spin_a); its waits at the start (barrier) are
+        # shallow and not checked here.
+        checked = 0
+        for fr, v in lines:
+            if not any(":deep (" in f or is_at(f, func, file, line) for f in fr):
+                continue
+            checked += v
+            ctx.expect(fr and fr[0] == "[truncated]", "deep stack not marked truncated at its root: %r" % fr[:2])
+            py = fr[1:]
+            ctx.expect(len(py) == depth, "deep stack has %d frames after the mark, want %d" % (len(py), depth))
+            ctx.expect(py and is_at(py[-1], func, file, line), "deep stack's innermost frame %r, want %s:%d" % (
+                py[-1] if py else None, func, line))
+            ctx.expect(all(":deep (" in f for f in py[:-1]),
+                       "deep stack: frames under %s are not all deep(): %r" % (func, [f for f in py[:-1] if ":deep (" not in f][:3]))
+        ctx.expect(checked >= MIN_SHARE * total, "only %.0f%% of the deep thread's wait in the recursion" % (100.0 * checked / total))
+        ptid = threads["plain"][0]
+        ctx.expect(all(not fr or fr[0] != "[truncated]" for fr, _ in fo.get(ptid, [])),
+                   "the plain thread's stacks are marked truncated")
+        ctx.note("max_depth %d, deep thread wait %d us" % (depth, total))
+    return fn
+
+
+def runtime(interp):
+    def fn(ctx):
+        trace, threads = run_traced(ctx, interp, "runtime")
+        fo = folded(ctx, trace, "wait")
+        for kind in ("exec", "generator", "async", "lambda"):
+            tid, func, file, line = threads[kind]
+            lines = fo.get(tid, [])
+            share, total = share_at(lines, func, file, line)
+            ctx.expect(share >= MIN_SHARE, "%s: %.1f%% of its wait in %s (%s:%d)" % (kind, 100 * share, func, file, line))
+            if kind == "exec":
+                ctx.expect(file == "<string>", "exec'd function's file is %r" % file)
+            if kind == "lambda":
+                at = [(fr, v) for fr, v in lines if fr and is_at(fr[-1], func, file, line)]
+                under = sum(v for fr, v in at if len(fr) >= 2 and re.search(r"<lambda> \(", fr[-2]))
+                ctx.expect(under == sum(v for _, v in at), "lambda: %d of %d us in %s under a <lambda> frame" % (
+                    under, sum(v for _, v in at), func))
+    return fn
+
+
+add("stacks_direct_folded", direct, budget=60, group="stacks")
+for _i in ENV.interps:
+    add("stacks_%s_known" % _i.label, known(_i), budget=90, group="stacks")
+    add("stacks_%s_deep" % _i.label, deep(_i), budget=90, group="stacks")
+    add("stacks_%s_runtime" % _i.label, runtime(_i), budget=90, group="stacks")
