@@ -5,15 +5,19 @@
  *
  *   - the chart library (Apache ECharts, echarts.min.js from npm) and the
  *     report's own script and style (web/src/), read from the assets
- *     directory the build fills (cmake/CopyAssets.cmake);
+ *     directory the build fills (cmake/CopyAssets.cmake); when the model
+ *     has stacks (--stacks), also d3 and d3-flame-graph (npm) for the
+ *     flame graphs;
  *   - the data: the giltrace/1 JSON of report_json() (with blocked_by),
  *     plus "timeline": each thread's hold and wait segments, exact up to
  *     MAX_SEGMENTS, beyond that downsampled to the dominant state of equal
- *     time buckets (report__bucket_cycles), which the page says.
+ *     time buckets (report__bucket_cycles), which the page says; plus
+ *     "flame": the stacks (frames table, stacks as frame indices root
+ *     first, per-thread weighted stacks), null without stacks.
  *
  * The page is drawn in the browser by giltrace-report.js from that data:
  * summary and verdict, per-thread table, zoomable timeline, histograms,
- * who-blocks-whom matrix, probes.
+ * who-blocks-whom matrix, flame graphs of waits and holds, probes.
  *
  * Inlined text cannot close its element early: in scripts and styles
  * "</script", "</style" and "<!--" get a backslash after the '<' (the same
@@ -28,6 +32,7 @@
 #include <sys/stat.h>
 #include <jansson.h>
 #include "model.h"
+#include "model_stacks.h"
 #include "report.h"
 #include "json_util.h"
 #include "timeline.h"
@@ -39,6 +44,8 @@
 #define ASSET_LIB "echarts.min.js"
 #define ASSET_JS "giltrace-report.js"
 #define ASSET_CSS "giltrace-report.css"
+#define ASSET_D3 "d3.min.js"                  /* with stacks only */
+#define ASSET_FLAME "d3-flamegraph.umd.min.js" /* with stacks only */
 #define MAX_ASSET (64u << 20)
 #define MAX_SEGMENTS 200000   /* exact segments in the page, at most */
 #define MIN_BUCKETS 200       /* per thread when downsampling */
@@ -77,8 +84,9 @@ static void missing(const char *path, const char *why, char *err,
 {
 	snprintf(err, errlen, "giltrace: --html needs the browser assets and %s"
 		 " is %s: run scripts/deps-web.sh (npm ci in web/) and rebuild,"
-		 " or set GILTRACE_ASSETS to a directory holding %s, %s and %s",
-		 path, why, ASSET_LIB, ASSET_JS, ASSET_CSS);
+		 " or set GILTRACE_ASSETS to a directory holding %s, %s, %s,"
+		 " %s and %s", path, why, ASSET_LIB, ASSET_D3, ASSET_FLAME,
+		 ASSET_JS, ASSET_CSS);
 }
 
 static int read_asset(const char *dir, const char *name, struct asset *a,
@@ -305,6 +313,151 @@ static json_t *report_tree(const struct model *m, const struct timeline *tl,
 	return root;
 }
 
+/* ---- the data: stacks for the flame graphs -------------------------------- */
+
+static const char *frame_kind(uint32_t kind)
+{
+	switch (kind) {
+	case MF_PYTHON: return "python";
+	case MF_NATIVE: return "native";
+	default: return "mark";
+	}
+}
+
+/* frames[]: each frame as every exporter names it, and its parts. */
+static json_t *frames_json(struct hb *b, const struct model_stacks *ms)
+{
+	json_t *a = json_array();
+	char label[2048], mod[256];
+
+	for (size_t i = 0; i < ms->nframes && !b->err; i++) {
+		const struct model_frame *f = &ms->frames[i];
+		json_t *o = json_object();
+
+		model_stacks__label(f, label, sizeof(label));
+		model_stacks__module(f, mod, sizeof(mod));
+		put(b, o, "name", jstr(label));
+		put(b, o, "kind", json_string(frame_kind(f->kind)));
+		put(b, o, "function", jstr(f->function));
+		put(b, o, "module", jstr(mod));
+		put(b, o, "file", jstr(f->file));
+		put(b, o, "line", json_integer(f->line > 0 ? f->line : 0));
+		add(b, a, o);
+	}
+	return a;
+}
+
+/* stacks[]: frame indices, root first, and GT_STK_* flags. */
+static json_t *stack_list_json(struct hb *b, const struct model_stacks *ms)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < ms->nstacks && !b->err; i++) {
+		const struct model_stack *st = &ms->stacks[i];
+		json_t *o = json_object(), *fr = json_array();
+
+		for (uint32_t j = 0; j < st->nframes; j++)
+			add(b, fr, json_integer(st->frames[j]));
+		put(b, o, "frames", fr);
+		put(b, o, "flags", json_integer(st->flags));
+		add(b, a, o);
+	}
+	return a;
+}
+
+/* One thread's weights of @kind, heaviest first: [[stack, count, ns], ...];
+ * their sums added to @count and @ns. */
+static json_t *weights_json(struct hb *b, const struct model_stacks *ms,
+			    const struct model_thread *t, uint32_t kind,
+			    uint64_t *count, uint64_t *ns)
+{
+	const struct model_stack_weight **v;
+	json_t *a = json_array();
+	ssize_t n = model_stacks__thread(ms, t->k.tid, t->k.first_seen_ns,
+					 kind, &v);
+
+	*count = *ns = 0;
+	if (n < 0) {
+		b->err = b->err ? b->err : (int)n;
+		return a;
+	}
+	for (ssize_t i = 0; i < n && !b->err; i++) {
+		json_t *w = json_array();
+
+		add(b, w, json_integer(v[i]->stack));
+		add(b, w, jint(v[i]->count));
+		add(b, w, jint(v[i]->ns));
+		add(b, a, w);
+		*count += v[i]->count;
+		*ns += v[i]->ns;
+	}
+	free(v);
+	return a;
+}
+
+/*
+ * "flame": the stacks of the model for the flame graphs (docs/views.md):
+ * frames, stacks (frame indices, root first), and per thread (busiest
+ * first, threads with no weight left out) its weighted wait and hold
+ * stacks with their sums; the totals over all threads.
+ */
+static json_t *flame_json(struct hb *b, const struct model *m)
+{
+	const struct model_stacks *ms = m->stacks;
+	json_t *o = json_object(), *threads = json_array();
+	const struct model_thread **v;
+	uint64_t tot[2][2] = { { 0 } }; /* [kind][count, ns] */
+	ssize_t n = report__threads(m, NULL, &v);
+
+	if (n < 0) {
+		b->err = b->err ? b->err : (int)n;
+		json_decref(threads);
+		return o;
+	}
+	put(b, o, "max_depth", json_integer(ms->max_depth));
+	put(b, o, "samples", jint(ms->samples));
+	put(b, o, "weights_lost", jint(ms->weights_lost));
+	put(b, o, "stacks_lost", jint(ms->stacks_lost));
+	put(b, o, "frames_unresolved", jint(ms->frames_unresolved));
+	put(b, o, "frames", frames_json(b, ms));
+	put(b, o, "stacks", stack_list_json(b, ms));
+	for (ssize_t i = 0; i < n && !b->err; i++) {
+		const struct model_thread *t = v[i];
+		json_t *th = json_object(), *w[2];
+		uint64_t c[2], ns[2];
+
+		for (uint32_t k = GT_W_WAIT; k <= GT_W_HOLD; k++)
+			w[k] = weights_json(b, ms, t, k, &c[k], &ns[k]);
+		if (!json_array_size(w[0]) && !json_array_size(w[1])) {
+			json_decref(w[0]);
+			json_decref(w[1]);
+			json_decref(th);
+			continue;
+		}
+		put(b, th, "tid", jint(t->k.tid));
+		put(b, th, "name", jstr(t->name[0] ? t->name : "thread"));
+		put(b, th, "first_seen_ns", jint(t->k.first_seen_ns));
+		put(b, th, "wait_ns", jint(ns[0]));
+		put(b, th, "wait_count", jint(c[0]));
+		put(b, th, "hold_ns", jint(ns[1]));
+		put(b, th, "hold_count", jint(c[1]));
+		put(b, th, "wait", w[0]);
+		put(b, th, "hold", w[1]);
+		add(b, threads, th);
+		for (int k = 0; k < 2; k++) {
+			tot[k][0] += c[k];
+			tot[k][1] += ns[k];
+		}
+	}
+	free(v);
+	put(b, o, "wait_ns", jint(tot[0][1]));
+	put(b, o, "wait_count", jint(tot[0][0]));
+	put(b, o, "hold_ns", jint(tot[1][1]));
+	put(b, o, "hold_count", jint(tot[1][0]));
+	put(b, o, "threads", threads);
+	return o;
+}
+
 /* ---- writing -------------------------------------------------------------- */
 
 /* Text inlined in <script> or <style>: "</script", "</style" and "<!--"
@@ -358,9 +511,11 @@ static void put_html_text(FILE *out, const char *s)
 	}
 }
 
+/* @libs: the libraries, inlined in this order before the page's script
+ * (those with no data are left out). */
 static void write_page(FILE *out, const struct model *m, const char *data,
-		       const struct asset *lib, const struct asset *js,
-		       const struct asset *css)
+		       const struct asset *libs, size_t nlibs,
+		       const struct asset *js, const struct asset *css)
 {
 	const char *exe = m->exe[0] ? m->exe : "python";
 	const char *base = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
@@ -380,9 +535,15 @@ static void write_page(FILE *out, const struct model *m, const char *data,
 	      "<div id=\"app\"></div>\n"
 	      "<script type=\"application/json\" id=\"giltrace-data\">", out);
 	put_json(out, data);
-	fputs("</script>\n<script>\n", out);
-	put_inline(out, lib->data, lib->len);
-	fputs("\n</script>\n<script>\n", out);
+	fputs("</script>\n", out);
+	for (size_t i = 0; i < nlibs; i++) {
+		if (!libs[i].data)
+			continue;
+		fputs("<script>\n", out);
+		put_inline(out, libs[i].data, libs[i].len);
+		fputs("\n</script>\n", out);
+	}
+	fputs("<script>\n", out);
 	put_inline(out, js->data, js->len);
 	fputs("\n</script>\n</body>\n</html>\n", out);
 }
@@ -390,7 +551,8 @@ static void write_page(FILE *out, const struct model *m, const char *data,
 int report_html(FILE *out, const struct model *m, const struct timeline *tl,
 		const char *assets, char *err, size_t errlen)
 {
-	struct asset lib = { 0 }, js = { 0 }, css = { 0 };
+	/* echarts, then (with stacks) d3 and d3-flame-graph, which needs d3 */
+	struct asset libs[3] = { { 0 } }, js = { 0 }, css = { 0 };
 	const char *dir = assets_dir(assets);
 	struct hb b = { 0 };
 	json_t *root = NULL;
@@ -409,7 +571,11 @@ int report_html(FILE *out, const struct model *m, const struct timeline *tl,
 		snprintf(err, errlen, "giltrace: --html: nothing to report");
 		return -EINVAL;
 	}
-	rc = read_asset(dir, ASSET_LIB, &lib, err, errlen);
+	rc = read_asset(dir, ASSET_LIB, &libs[0], err, errlen);
+	if (!rc && m->stacks)
+		rc = read_asset(dir, ASSET_D3, &libs[1], err, errlen);
+	if (!rc && m->stacks)
+		rc = read_asset(dir, ASSET_FLAME, &libs[2], err, errlen);
 	if (!rc)
 		rc = read_asset(dir, ASSET_JS, &js, err, errlen);
 	if (!rc)
@@ -423,6 +589,7 @@ int report_html(FILE *out, const struct model *m, const struct timeline *tl,
 		goto out;
 	}
 	put(&b, root, "timeline", tl ? timeline_json(&b, m, tl) : json_null());
+	put(&b, root, "flame", m->stacks ? flame_json(&b, m) : json_null());
 	data = b.err ? NULL : json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER |
 					 JSON_REAL_PRECISION(6));
 	if (!data) {
@@ -431,7 +598,7 @@ int report_html(FILE *out, const struct model *m, const struct timeline *tl,
 			 " the report data");
 		goto out;
 	}
-	write_page(out, m, data, &lib, &js, &css);
+	write_page(out, m, data, libs, 3, &js, &css);
 	if (fflush(out) || ferror(out)) {
 		rc = -EIO;
 		snprintf(err, errlen, "giltrace: --html: write error: %s",
@@ -440,7 +607,8 @@ int report_html(FILE *out, const struct model *m, const struct timeline *tl,
 out:
 	free(data);
 	json_decref(root);
-	free(lib.data);
+	for (size_t i = 0; i < 3; i++)
+		free(libs[i].data);
 	free(js.data);
 	free(css.data);
 	return rc;

@@ -7,7 +7,11 @@
  *   - the target is one process (pid), named after its executable;
  *   - one thread track per traced thread, named "TID name";
  *   - complete slices ("ph":"X") "waits for GIL" (args: the holders it
- *     waited behind) and "holds GIL", one of each per GIL cycle;
+ *     waited behind) and "holds GIL", one of each per GIL cycle; with
+ *     stacks (--stacks), a slice whose cycle has a stack gets it as args
+ *     "stack": frame labels (model_stacks__label), innermost first, at most
+ *     MAX_STACK_ARGS of them ("stack_depth" then gives the whole depth);
+ *     one JSON array per distinct stack, built once and shared;
  *   - a flow arrow (v1: "s" then "f" with "bp":"e") from each release to
  *     the next acquisition by another thread; a thread re-taking the GIL it
  *     just dropped gets none;
@@ -34,6 +38,7 @@
 #include <string.h>
 #include <jansson.h>
 #include "model.h"
+#include "model_stacks.h"
 #include "report.h"
 #include "json_util.h"
 #include "timeline.h"
@@ -47,6 +52,7 @@
 #define GILTRACE_TID 99999999
 #define MAX_HOLDERS 16        /* listed in a wait slice's args */
 #define MAX_SCAN 100000       /* holds looked at for one wait */
+#define MAX_STACK_ARGS 32     /* innermost frames of a stack in a slice's args */
 /* 17 significant digits: every double is read back exactly. */
 #define JFLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))
 
@@ -62,6 +68,8 @@ struct pw {
 	size_t nevents;
 	uint64_t t0;
 	int pid;
+	const struct model_stacks *ms; /* NULL: no stacks */
+	json_t **stack_args;          /* per stack index, built on first use */
 };
 
 /* A hold of any thread, for flows and for the holders of each wait. */
@@ -309,6 +317,58 @@ static void flag_args(struct pw *w, json_t *args, uint32_t flags)
 		set(w, args, "open_at_end", json_true());
 }
 
+/* ---- stacks ------------------------------------------------------------- */
+
+/* The innermost MAX_STACK_ARGS frames of stack @idx, innermost first. */
+static json_t *stack_labels(struct pw *w, size_t idx)
+{
+	const struct model_stack *st = &w->ms->stacks[idx];
+	json_t *a = json_array();
+	char label[2048];
+
+	for (uint32_t k = 0; k < st->nframes && k < MAX_STACK_ARGS && a; k++) {
+		uint32_t f = st->frames[st->nframes - 1 - k];
+
+		if (f >= w->ms->nframes)
+			snprintf(label, sizeof(label), "%s", MS_UNKNOWN);
+		else
+			model_stacks__label(&w->ms->frames[f], label, sizeof(label));
+		if (json_array_append_new(a, jstr(label)))
+			w->err = w->err ? w->err : -ENOMEM;
+	}
+	return a;
+}
+
+/* args "stack" (and "stack_depth" when cut) of the stack with id @id: a
+ * stack id the model does not know is "[stack lost]"; id 0, or no stacks
+ * in the model, add nothing. */
+static void stack_arg(struct pw *w, json_t *args, uint64_t id)
+{
+	const struct model_stack *st;
+	json_t *a;
+	int idx;
+
+	if (!id || !w->ms || !args)
+		return;
+	idx = model_stacks__find(w->ms, id);
+	if (idx < 0) {
+		a = json_array();
+		if (a && json_array_append_new(a, json_string(MS_LOST)))
+			w->err = w->err ? w->err : -ENOMEM;
+		set(w, args, "stack", a);
+		return;
+	}
+	st = &w->ms->stacks[idx];
+	if (!st->nframes)
+		return;
+	if (w->stack_args && !w->stack_args[idx])
+		w->stack_args[idx] = stack_labels(w, (size_t)idx);
+	a = w->stack_args ? w->stack_args[idx] : stack_labels(w, (size_t)idx);
+	set(w, args, "stack", w->stack_args ? json_incref(a) : a);
+	if (st->nframes > MAX_STACK_ARGS)
+		set(w, args, "stack_depth", json_integer(st->nframes));
+}
+
 /* One cycle: its wait slice (if it waited), then its hold slice. @prev
  * keeps one thread's slices from overlapping each other whatever the
  * input. */
@@ -331,6 +391,7 @@ static void cycle_slices(struct pw *w, const struct tl_thread *t,
 		args = json_object();
 		set(w, args, "wait_ns", jint(rel - wb));
 		set(w, args, "holders", holders(w, h, nh, t->tid, wb, rel));
+		stack_arg(w, args, c->wait_stack);
 		slice(w, N_WAIT_ABANDONED, t->tid, wb, rel, args);
 		*prev = rel;
 		return;
@@ -340,6 +401,7 @@ static void cycle_slices(struct pw *w, const struct tl_thread *t,
 		set(w, args, "wait_ns", jint(held - wb));
 		set(w, args, "holders", holders(w, h, nh, t->tid, wb, held));
 		flag_args(w, args, c->flags & ~TL_OPEN_HOLD);
+		stack_arg(w, args, c->wait_stack);
 		slice(w, N_WAIT, t->tid, wb, held, args);
 	}
 	*prev = held;
@@ -349,6 +411,7 @@ static void cycle_slices(struct pw *w, const struct tl_thread *t,
 	set(w, args, "hold_ns", jint(rel - held));
 	set(w, args, "cpu", json_integer(c->cpu));
 	flag_args(w, args, c->flags & ~TL_OPEN_WAIT);
+	stack_arg(w, args, c->hold_stack);
 	slice(w, N_HOLD, t->tid, held, rel, args);
 	*prev = rel;
 }
@@ -527,6 +590,11 @@ static json_t *metadata(struct pw *w, const struct model *m,
 	set(w, o, "time_note", json_string("ts and dur: microseconds from"
 		" t0_ns in multiples of 1/1024 (exact in floating point);"
 		" round(x * 1000) is the ns"));
+	if (w->ms)
+		set(w, o, "stack_note", json_string("args.stack: the stack of a"
+			" wait (at take_gil) or of a hold (at its release),"
+			" innermost frame first, at most 32 frames"
+			" (args.stack_depth: the whole depth when cut)"));
 	return o;
 }
 
@@ -542,9 +610,14 @@ int report_perfetto(FILE *out, const struct model *m,
 		return -EINVAL;
 	w.t0 = tl->t0 ? tl->t0 : m ? m->t0_ns : 0;
 	w.pid = m && m->pid > 0 ? m->pid : 1;
+	w.ms = m ? m->stacks : NULL;
+	if (w.ms && w.ms->nstacks)
+		w.stack_args = calloc(w.ms->nstacks, sizeof(*w.stack_args));
 	h = collect_holds(tl, &nh);
-	if (!h)
+	if (!h) {
+		free(w.stack_args);
 		return -ENOMEM;
+	}
 	md = metadata(&w, m, tl);
 	if (!w.err && (fputs("{\"displayTimeUnit\":\"ns\",\"metadata\":", out) == EOF ||
 		       json_dumpf(md, out, JFLAGS) ||
@@ -557,6 +630,9 @@ int report_perfetto(FILE *out, const struct model *m,
 	counter(&w, tl);
 	giltrace_track(&w, tl, h, nh);
 	free(h);
+	for (size_t i = 0; w.stack_args && i < w.ms->nstacks; i++)
+		json_decref(w.stack_args[i]);
+	free(w.stack_args);
 	if (!w.err && fputs("\n]}\n", out) == EOF)
 		w.err = -EIO;
 	if (!w.err && (fflush(out) || ferror(out)))

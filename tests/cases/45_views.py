@@ -18,7 +18,8 @@ The event stream and its views (issue 4), on the default interpreter:
 - truncated, corrupt and half-written (killed) trace files: one line on
   stderr, never a crash;
 - the HTML report in headless Chromium (tests/web/check_html.js) and the
-  Perfetto file (tests/lib/perfetto_check.py) on a real trace;
+  Perfetto file (tests/lib/perfetto_check.py) on a real trace; with
+  --stacks: the flame graphs and the Perfetto slices' stack args;
 - `giltrace record` memory stays bounded however many cycles.
 
 Every step waits for a real event (a workload's line, giltrace's tracing
@@ -726,7 +727,7 @@ def bad_files(ctx):
     # One field at a time.
     corrupt = ("corrupt",)
     try_file(flip(blob, 0), "magic damaged", ("not a giltrace trace file",))
-    try_file(put(blob, 8, struct.pack("<I", 2)), "format version 2", ("newer giltrace", "format 2"))
+    try_file(put(blob, 8, struct.pack("<I", 3)), "format version 3", ("newer giltrace", "format 3"))
     try_file(put(blob, 8, struct.pack("<I", 0)), "format version 0")
     try_file(put(blob, 16, struct.pack("<I", 64)), "header length 64")
     try_file(put(blob, 12, struct.pack("<I", 0xffffffff)), "header flags set", ok=True)
@@ -916,6 +917,81 @@ def browser(ctx):
         if l.startswith("FAIL "):
             ctx.expect(False, "check_html.js: " + l[5:])
     ctx.expect(c.rc == 0 and any(re.match(r"^\d+ passed, 0 failed$", l) for l in lines),
+               "check_html.js: rc %s: %s %s" % (c.rc, c.stdout.strip()[-400:], c.stderr.strip()[-400:]))
+    ctx.note("check_html.js: %s" % (lines[-1] if lines else "no output"))
+
+
+@test("views_stacks_flame_and_perfetto_args", budget=60)
+def stacks_views(ctx):
+    """
+    --stacks in the views (issue 5), one launch of tests/workloads/stacks.py
+    --mode known (threads spinning in spin_a, spin_b, spin_c): every wait
+    and hold slice of those threads in the Perfetto file has args.stack,
+    innermost frame first, and more than half of each thread's waited and
+    held time has its spin function at its line innermost (the rest: the
+    barrier before, the thread's exit after, a larger share in this short
+    run than in 75_stacks; perfetto_check.py validates the args); the HTML
+    report's flame data has the JSON's
+    per-thread stack totals exactly; check_html.js draws both flame graphs
+    (root = total within 1%, tooltips, no console error).
+    """
+    rx = re.compile(r"^thread (\S+) (\d+) (\S+) (\S+) (\d+)$")
+    jf, pf, hf = ctx.tmp("s.json"), ctx.tmp("s.perfetto.json"), ctx.tmp("s.html")
+    r = ctx.giltrace(["-q", "--stacks", "--json", jf, "--perfetto", pf, "--html", hf, "--",
+                      ctx.env.default.path, "-u", gtlib.workload("stacks.py"), "--mode", "known",
+                      "--work", "1000000"], timeout=90)
+    if r.rc != 0 and "--html needs the browser assets" in r.stderr:
+        raise Skip("giltrace --html: %s" % r.stderr.strip().splitlines()[-1])
+    ctx.require(r.rc == 0, "giltrace exited %s%s" % (r.rc, r.tail()))
+    spinners = {}
+    for l in r.stdout.splitlines():
+        m = rx.match(l)
+        if m:
+            spinners[int(m.group(2))] = (m.group(3), m.group(4), int(m.group(5)))
+    ctx.require(len(spinners) == 3, "workload threads: %r" % r.stdout[-300:])
+    doc = gtlib.load_json(jf)
+    ctx.require(doc.get("stacks"), "the JSON has no stacks summary")
+    pc = gtlib.run([sys.executable, PERFETTO_CHECK, pf, "--json", jf], timeout=60)
+    ctx.expect(pc.rc == 0 and "slices with stacks" in pc.stdout,
+               "perfetto_check.py: rc %s: %s" % (pc.rc, pc.stdout.strip()[-600:]))
+    at, total, bare = {}, {}, []
+    for e in load_perfetto(ctx, pf).get("traceEvents", []):
+        if e.get("ph") != "X" or e.get("name") not in (HOLD, WAIT) or e["tid"] not in spinners:
+            continue
+        func, file, line = spinners[e["tid"]]
+        st = (e.get("args") or {}).get("stack")
+        key = (e["tid"], e["name"])
+        total[key] = total.get(key, 0) + pf_ns(Decimal(e["ts"]) + Decimal(e["dur"])) - pf_ns(e["ts"])
+        if not st:
+            bare.append("%s of %d at %s" % (e["name"], e["tid"], e["ts"]))
+        elif st[0].endswith(" (%s:%d)" % (file, line)) and (":" + func + " (") in st[0]:
+            at[key] = at.get(key, 0) + pf_ns(Decimal(e["ts"]) + Decimal(e["dur"])) - pf_ns(e["ts"])
+    ctx.expect(not bare, "%d slices of the spinners without a stack, e.g. %s" % (len(bare), bare[:3]))
+    for (tid, name), ns in sorted(total.items()):
+        share = at.get((tid, name), 0) / ns if ns else 1.0
+        ctx.expect(share > 0.5, "TID %d %s: %.1f%% of its time innermost in %s, want > 50%%" % (
+            tid, name, 100 * share, spinners[tid][0]))
+    html = open(hf, encoding="utf-8").read()
+    m = re.search(r'<script type="application/json" id="giltrace-data">(.*?)</script>', html, re.S)
+    ctx.require(m, "no giltrace-data script in the HTML")
+    flame = json.loads(m.group(1)).get("flame")
+    ctx.require(isinstance(flame, dict), "the HTML data has no flame object")
+    ft = {t["tid"]: t for t in flame.get("threads", [])}
+    for t in doc["threads"]:
+        st = t.get("stacks") or {}
+        for k in ("wait", "hold"):
+            want = (st.get(k) or {}).get("total_ns", 0)
+            got = ft.get(t["tid"], {}).get(k + "_ns", 0)
+            ctx.expect(got == want, "TID %d: flame %s_ns %s, JSON stacks.%s.total_ns %s" % (t["tid"], k, got, k, want))
+    why = browser_missing()
+    if why:
+        raise Skip("browser check not run: " + why)
+    c = gtlib.run(["node", CHECK_HTML, "--html", hf, "--json", jf], timeout=120, cwd=WEB)
+    lines = c.stdout.splitlines()
+    for l in lines:
+        if l.startswith("FAIL "):
+            ctx.expect(False, "check_html.js: " + l[5:])
+    ctx.expect(c.rc == 0 and any(l.startswith("PASS flame graphs (all threads)") for l in lines),
                "check_html.js: rc %s: %s %s" % (c.rc, c.stdout.strip()[-400:], c.stderr.strip()[-400:]))
     ctx.note("check_html.js: %s" % (lines[-1] if lines else "no output"))
 

@@ -22,6 +22,11 @@ Checks, all of which ui.perfetto.dev and chrome://tracing rely on:
   - counter values ("C") are in non-decreasing time order per counter,
     with numeric values;
   - thread_name / process_name metadata name something;
+  - stacks (giltrace --stacks): a slice's args "stack", where present, is on
+    a wait or hold slice and is a non-empty list of at most 32 non-empty
+    strings (frame labels, innermost first); "stack_depth", only with a
+    stack cut to 32 frames, is the larger whole depth; the metadata then
+    says how to read them ("stack_note");
   - with --json (giltrace's --json of the same trace): per thread, the sum
     of the "holds GIL" slices equals its hold_ns, and of "waits for GIL"
     its wait_ns, within rounding (1 ns per slice); skipped, and said, when
@@ -44,6 +49,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 HOLD = "holds GIL"
 WAIT = "waits for GIL"
+WAIT_ABANDONED = "waits for GIL (abandoned at thread exit)"
+MAX_STACK = 32  # frames of a stack in a slice's args (report_perfetto.c)
 
 
 def ns(v):
@@ -215,6 +222,33 @@ class Checker:
                 else:
                     self.stats[e["name"]] += 1
 
+    def stacks(self, trace, ev):
+        n = 0
+        for e in ev:
+            args = e.get("args")
+            if not isinstance(args, dict) or ("stack" not in args and "stack_depth" not in args):
+                continue
+            where = "%s %r at %s (tid %d)" % (e["ph"], e["name"], e.get("ts"), e["tid"])
+            if e["ph"] != "X" or e["name"] not in (HOLD, WAIT, WAIT_ABANDONED):
+                self.err("%s: a stack on something that is no wait or hold slice" % where)
+                continue
+            st = args.get("stack")
+            if not isinstance(st, list) or not st:
+                self.err("%s: args.stack is not a non-empty list: %r" % (where, st))
+                continue
+            if len(st) > MAX_STACK:
+                self.err("%s: args.stack has %d frames, more than %d" % (where, len(st), MAX_STACK))
+            if not all(isinstance(f, str) and f.strip() for f in st):
+                self.err("%s: args.stack holds something that is no frame label" % where)
+            depth = args.get("stack_depth")
+            if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool)
+                                      or len(st) != MAX_STACK or depth <= len(st)):
+                self.err("%s: args.stack_depth %r with %d frames shown" % (where, depth, len(st)))
+            n += 1
+        if n and not (trace.get("metadata") or {}).get("stack_note"):
+            self.err("%d slices have stacks, but the metadata has no stack_note" % n)
+        self.stats["slices_with_stack"] = n
+
     def sums(self, trace, ev, gj):
         md = trace.get("metadata") or {}
         if md.get("truncated"):
@@ -251,6 +285,7 @@ def check(trace, giltrace_json=None):
     c.flows(ev, tracks)
     c.counters(ev)
     c.metadata(ev)
+    c.stacks(trace, ev)
     if giltrace_json is not None:
         c.sums(trace, ev, giltrace_json)
     return c.errors, dict(c.stats)
@@ -271,7 +306,16 @@ def self_test():
         return {"ph": "C", "name": "threads waiting for the GIL", "pid": 1, "tid": 1,
                 "ts": Decimal(ts), "args": {"count": v}}
 
-    good = [x(1, "0", "1", WAIT), x(1, "1", "2"), x(2, "0", "3.5", WAIT), x(2, "3.5", "1"),
+    def stacked(e, stack, depth=None):
+        e = dict(e, args={"stack": stack})
+        if depth is not None:
+            e["args"]["stack_depth"] = depth
+        return e
+
+    deep = ["recurse:fib (/srv/recurse.py:5)"] * MAX_STACK
+    good = [stacked(x(1, "0", "1", WAIT), ["app:f (/srv/app.py:3)", "app:<module> (/srv/app.py:9)"]),
+            x(1, "1", "2"), stacked(x(2, "0", "3.5", WAIT), deep, 41),
+            stacked(x(2, "3.5", "1"), ["time_sleep [libpython3.12.so.1.0]", "[truncated]"]),
             flow("s", 1, "2.9"), flow("f", 2, "3.6"), counter("0", 1), counter("1", 0)]
     gj = {"threads": [{"tid": 1, "hold_ns": 2000, "wait_ns": 1000}, {"tid": 2, "hold_ns": 1000, "wait_ns": 3500}]}
     faults = {
@@ -282,17 +326,28 @@ def self_test():
         "flow outside slices": [flow("s", 1, "9", 9), flow("f", 2, "9.5", 9)],
         "counter back in time": [counter("0.5", 2)],
         "sums": [x(1, "5", "1")],
+        "stack not a list": [stacked(x(4, "0", "1"), "app:f (/srv/app.py:3)")],
+        "empty stack": [stacked(x(4, "0", "1"), [])],
+        "stack too deep": [stacked(x(4, "0", "1"), deep + ["app:f (/srv/app.py:3)"])],
+        "stack with a non-string": [stacked(x(4, "0", "1"), ["app:f (/srv/app.py:3)", 7])],
+        "stack_depth without a cut": [stacked(x(4, "0", "1"), ["app:f (/srv/app.py:3)"], 40)],
+        "stack on another slice": [stacked(x(4, "0", "1", "records lost (ring buffer full)"), ["x"])],
     }
     ok = True
-    errors, _ = check({"traceEvents": good}, gj)
+    meta = {"stack_note": "args.stack: innermost frame first"}
+    errors, _ = check({"traceEvents": good, "metadata": meta}, gj)
     if errors:
         print("perfetto_check self-test: the good trace fails: %s" % errors[0])
         ok = False
     for what, extra in faults.items():
-        errors, _ = check({"traceEvents": good + extra}, gj)
+        errors, _ = check({"traceEvents": good + extra, "metadata": meta}, gj)
         if not errors:
             print("perfetto_check self-test: %s not found" % what)
             ok = False
+    errors, _ = check({"traceEvents": good}, gj)
+    if not errors:
+        print("perfetto_check self-test: stacks without a stack_note not found")
+        ok = False
     print("perfetto_check self-test: %s" % ("OK" if ok else "FAILED"))
     return 0 if ok else 1
 
@@ -327,6 +382,8 @@ def main():
         msg = ("perfetto_check: OK: %d events, %d slices on %d tracks, %d flows, %d counter values"
                % (st.get("events", 0), st.get("slices", 0), st.get("tracks", 0), st.get("flows", 0),
                   st.get("counter_values", 0)))
+        if st.get("slices_with_stack"):
+            msg += ", %d slices with stacks" % st["slices_with_stack"]
         if gj is not None:
             msg += (", sums skipped (timeline truncated)" if st.get("sums_skipped_truncated")
                     else ", hold/wait sums match for %d threads" % st.get("threads_summed", 0))

@@ -526,7 +526,7 @@ static void test_byte_flips(void **state)
 
 static void test_newer_version(void **state)
 {
-	const char *path = path_of("v2.gil");
+	const char *path = path_of("v3.gil");
 	struct model m;
 	uint8_t *buf;
 	size_t n;
@@ -535,10 +535,10 @@ static void test_newer_version(void **state)
 	model__init(&m);
 	assert_int_equal(write_trace(path, &m, 3, NULL), 0);
 	buf = slurp(path, &n);
-	buf[8] = 2; /* version, little-endian u32 */
+	buf[8] = 3; /* version, little-endian u32 */
 	spit(path, buf, n);
 	assert_null(trace_reader__open(path, err, sizeof(err)));
-	assert_non_null(strstr(err, "was written by a newer giltrace (format 2)"));
+	assert_non_null(strstr(err, "was written by a newer giltrace (format 3)"));
 	assert_one_line(err);
 	/* Cut as well: the version is still what the user must hear. */
 	spit(path, buf, 40);

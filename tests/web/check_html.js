@@ -15,7 +15,14 @@
  *   threads table and as a timeline lane, and that the figures the page
  *   shows (data-* attributes: data-tid, data-hold-ns, data-wait-ns, ...)
  *   equal the JSON's: per-thread hold/wait/acquisitions, the summary, the
- *   verdict, every blocked_by entry, the probes.
+ *   verdict, every blocked_by entry, the probes. With stacks (the page data's
+ *   "flame"): both flame graphs (wait, hold) are SVGs with rect nodes, their
+ *   root values equal the page's stack totals and the JSON's
+ *   (threads[].stacks.wait.total_ns, .hold.total_ns; threads[].wait_ns,
+ *   .hold_ns for a JSON without them) within 1%, for all threads and each
+ *   thread of the selector, and hovering a box shows a tooltip
+ *   with its function, file:line and share; without stacks, no flame graph
+ *   and a note on --stacks.
  * --perfetto: imports the trace into speedscope (npm package, run offline
  *   from its dist/release/ the way its own CLI does: #localProfilePath= a
  *   script that calls speedscope.loadFileFromBase64) and checks it loads
@@ -258,9 +265,143 @@ async function checkHtml(ctx, o) {
     console.log('screenshot: ' + shot);
   }
   result('timeline zooms', zoomed || !seen.timeline ? p : ['no timeline chart to zoom']);
+  await checkFlame(page, data, o);
   const late = problems.slice();
   result('no error while inspecting the page', late);
   await page.close();
+}
+
+/* ---- flame graphs (traces with stacks) ------------------------------------------ */
+
+/* Within 1% (or 1 µs, for tiny totals). */
+function near(a, b) {
+  return Math.abs(a - b) <= Math.max(0.01 * Math.abs(b), 1000);
+}
+
+/* What the two flame graphs show now: per kind, the total the page says,
+ * the root value of the drawn tree (ms -> ns) and the SVG's rect count. */
+async function flameState(page) {
+  return page.evaluate(() => ['wait', 'hold'].map((k) => {
+    const box = document.getElementById('flame-' + k);
+    if (!box) return { kind: k, missing: true };
+    const div = box.querySelector('.flame-chart');
+    const svg = div && div.querySelector('svg');
+    let root = null;
+    try {
+      const d = window.d3 && d3.select(div).datum();
+      root = d && typeof d.value === 'number' ? d.value * 1e6 : null;
+    } catch (e) { root = null; }
+    return {
+      kind: k, thread: box.dataset.thread, total: Number(box.dataset.totalNs),
+      rects: svg ? svg.querySelectorAll('rect').length : 0, svg: !!svg, root,
+      labels: svg ? Array.from(svg.querySelectorAll('.d3-flame-graph-label')).filter((e) => e.textContent).length : 0
+    };
+  }));
+}
+
+async function checkFlame(page, data, o) {
+  const flame = await page.evaluate(() =>
+    JSON.parse(document.getElementById('giltrace-data').textContent).flame || null);
+  let p = [];
+  if (!flame) {
+    const st = await page.evaluate(() => ({
+      section: !!document.getElementById('flame'),
+      note: (document.getElementById('flame-note') || {}).textContent || ''
+    }));
+    if (st.section) p.push('a flame graph section without stacks');
+    if (!/--stacks/.test(st.note)) p.push('no note on how to get flame graphs (--stacks): ' + JSON.stringify(st.note));
+    result('no stacks: no flame graph, a one-line note on --stacks', p);
+    return;
+  }
+  /* The JSON's stack totals per thread (or, without them, the thread's
+   * wait and hold: the stack weights add up to them). */
+  const jsonTotal = (t, k) => (t.stacks && t.stacks[k] ? t.stacks[k].total_ns : t[k + '_ns']) || 0;
+  const closed = { wait: 0, hold: 0 };
+  for (const t of data.threads) {
+    closed.wait += jsonTotal(t, 'wait');
+    closed.hold += jsonTotal(t, 'hold');
+  }
+  await page.waitForTimeout(600); /* d3 transitions */
+  const check = (st, want, wantJson, what) => {
+    for (const g of st) {
+      const k = g.kind;
+      if (g.missing) { p.push(what + ': no ' + k + ' flame graph'); continue; }
+      if (!want[k]) continue; /* nothing to draw */
+      if (!g.svg || g.rects < 2) p.push(what + ' ' + k + ': ' + (g.svg ? g.rects + ' rects' : 'no SVG'));
+      if (g.root === null) { p.push(what + ' ' + k + ': no root value'); continue; }
+      if (!near(g.root, want[k])) p.push(what + ' ' + k + ': root ' + g.root.toFixed(0) + ' ns != page total ' + want[k]);
+      if (wantJson && !near(g.root, wantJson[k]))
+        p.push(what + ' ' + k + ': root ' + g.root.toFixed(0) + ' ns != JSON ' + k + ' total ' + wantJson[k] + ' ns');
+      if (g.total !== want[k]) p.push(what + ' ' + k + ': data-total-ns ' + g.total + ' != ' + want[k]);
+    }
+  };
+  const all = await flameState(page);
+  check(all, { wait: flame.wait_ns, hold: flame.hold_ns }, closed, 'all threads');
+  if (all.every((g) => !g.missing && (g.labels || !g.rects)) === false) p.push('boxes have no text labels');
+  result('flame graphs (all threads): SVG rects, root = total wait / hold within 1% of the page and the JSON', p);
+
+  /* Each thread of the selector (the first 6). */
+  p = [];
+  const threads = flame.threads || [];
+  for (let i = 0; i < Math.min(threads.length, 6); i++) {
+    const t = threads[i];
+    await page.selectOption('#flame-thread', String(i));
+    await page.waitForTimeout(400);
+    const st = await flameState(page);
+    const j = data.threads.find((x) => x.tid === t.tid);
+    const wantJson = j ? { wait: jsonTotal(j, 'wait'), hold: jsonTotal(j, 'hold') } : null;
+    check(st, { wait: t.wait_ns, hold: t.hold_ns }, wantJson, 'thread ' + t.tid);
+    if (st.some((g) => g.thread !== String(i))) p.push('thread ' + t.tid + ': the selector did not redraw');
+  }
+  await page.selectOption('#flame-thread', 'all');
+  await page.waitForTimeout(400);
+  result('flame graphs per thread: root = the thread\'s wait / hold within 1%', p);
+
+  /* Hover the widest frame box of the wait graph: a tooltip with the
+   * function, file:line and share. */
+  p = [];
+  const box = await page.evaluate(() => {
+    const k = document.querySelector('#flame-wait .flame-chart svg') ? 'wait' : 'hold';
+    const svg = document.querySelector('#flame-' + k + ' .flame-chart svg');
+    if (!svg) return null;
+    let best = null;
+    svg.querySelectorAll('g.frame').forEach((g) => {
+      const d = g.__data__;
+      if (!d || !d.data || d.data.frame < 0) return;
+      const w = g.querySelector('rect').getBoundingClientRect().width;
+      if (w > 2 && (!best || w > best.w)) best = { g, w, frame: d.data.frame };
+    });
+    if (!best) return null;
+    const rect = best.g.querySelector('rect');
+    rect.scrollIntoView({ block: 'center', inline: 'center' });
+    const r = rect.getBoundingClientRect();
+    return { x: r.left + r.width / 2, y: r.top + r.height / 2,
+      f: JSON.parse(document.getElementById('giltrace-data').textContent).flame.frames[best.frame] };
+  });
+  if (!box) {
+    p.push('no frame box to hover');
+  } else {
+    await page.mouse.move(box.x, box.y);
+    await page.waitForTimeout(300);
+    const tip = await page.evaluate(() => {
+      const t = document.querySelector('.flame-tip');
+      return t && getComputedStyle(t).display !== 'none' ? t.textContent : null;
+    });
+    if (!tip) p.push('no tooltip on hover');
+    else {
+      if (!tip.includes(box.f.function)) p.push('tooltip lacks the function ' + JSON.stringify(box.f.function) + ': ' + tip.slice(0, 200));
+      if (box.f.file && !tip.includes(box.f.file + (box.f.line ? ':' + box.f.line : '')))
+        p.push('tooltip lacks file:line: ' + tip.slice(0, 200));
+      if (!/\d ms/.test(tip) || !/%/.test(tip)) p.push('tooltip lacks the ms value or the share: ' + tip.slice(0, 200));
+    }
+    await page.mouse.move(1, 1);
+  }
+  result('flame graph tooltip: function, file:line, ms and share', p);
+  if (o.screenshot) {
+    const shot = o.screenshot.replace(/(\.png)?$/, '-flame.png');
+    await (await page.$('#flame')).screenshot({ path: shot });
+    console.log('screenshot: ' + shot);
+  }
 }
 
 /* ---- the Perfetto file in speedscope ------------------------------------------ */

@@ -3,7 +3,9 @@
 #
 # run_views.sh [BUILD_DIR] - the views' format and browser checks on the
 # samples of the unit tests (build/test_views --sample: a simulated GIL, and
-# a trace ending with open, abandoned and lost intervals), no root needed:
+# a trace ending with open, abandoned and lost intervals;
+# build/test_views_stacks --sample: a trace with stacks, for the flame
+# graphs and the Perfetto stack args), no root needed:
 #
 #   tests/lib/perfetto_check.py --self-test, then on each Perfetto file
 #   against its JSON;
@@ -28,14 +30,21 @@ if ! "$BUILD/test_views" --sample "$dir" >"$dir/sample.log" 2>&1; then
 	exit 1
 fi
 
+if ! "$BUILD/test_views_stacks" --sample "$dir" >"$dir/stacks.log" 2>&1; then
+	echo "FAIL views_sample: $BUILD/test_views_stacks --sample: $(tail -1 "$dir/stacks.log")"
+	echo "0 passed, 1 failed, 0 skipped"
+	exit 1
+fi
+samples="sample edge stacks"
+
 if out=$(python3 tests/lib/perfetto_check.py --self-test 2>&1); then
-	echo "PASS perfetto_check finds slices that overlap, unpaired flows, counters back in time, wrong sums"
+	echo "PASS perfetto_check finds slices that overlap, unpaired flows, counters back in time, wrong sums, bad stack args"
 	passed=$((passed + 1))
 else
 	echo "FAIL perfetto_check --self-test: $out"
 	failed=$((failed + 1))
 fi
-for v in sample edge; do
+for v in $samples; do
 	if out=$(python3 tests/lib/perfetto_check.py "$dir/$v.perfetto.json" --json "$dir/$v.json" 2>&1); then
 		echo "PASS perfetto_check $v: ${out#perfetto_check: }"
 		passed=$((passed + 1))
@@ -52,9 +61,9 @@ command -v node >/dev/null || why="node is not installed"
 [[ -z $why && ! -d web/node_modules/playwright-core ]] && why="web/node_modules is missing"
 if [[ -n $why ]]; then
 	echo "SKIP browser checks: $why (run scripts/deps-web.sh)"
-	skipped=$((skipped + 2))
+	skipped=$((skipped + 3))
 else
-	for v in sample edge; do
+	for v in $samples; do
 		out=$(node tests/web/check_html.js --html "$dir/$v.html" --json "$dir/$v.json" \
 			--perfetto "$dir/$v.perfetto.json" 2>&1)
 		rc=$?

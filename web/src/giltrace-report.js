@@ -6,6 +6,10 @@
  * thread's hold/wait segments [begin_ns, end_ns, kind] relative to t0_ns
  * (kind 1 hold, 2 wait, 3 wait cut short by the thread's exit).
  *
+ * With stacks (giltrace --stacks), "flame" holds the frames table, the
+ * stacks (frame indices, root first) and each thread's weighted wait and
+ * hold stacks: drawn as two flame graphs (d3-flame-graph, with d3).
+ *
  * Charts use Apache ECharts (inlined before this script). Every figure is
  * also in the DOM with data-* attributes (data-tid, data-hold-ns, ...), for
  * people who copy them and for the tests (tests/web/check_html.js).
@@ -513,6 +517,231 @@
       }))]), tbody])]));
   }
 
+  /* ---- flame graphs (--stacks) -------------------------------------------------- */
+
+  var FL = D.flame || null;
+  var KINDS = [
+    { key: 'wait', title: 'Where threads waited for the GIL', verb: 'waited', what: 'wait', unit: 'waits',
+      during: 'its thread waited for the GIL' },
+    { key: 'hold', title: 'Where threads held the GIL', verb: 'held the GIL', what: 'hold', unit: 'holds',
+      during: 'its thread held the GIL' }
+  ];
+
+  function threadRoot(t) { return (t.name || 'thread') + '-' + t.tid; }
+
+  /*
+   * The d3-flame-graph tree of weight @kind ('wait', 'hold') over @threads
+   * (FL.threads entries): under the root, one node per thread ("name-tid"),
+   * then the frames of its stacks, root first. Each node: name, value (ms,
+   * this node and its callees), ns, count, frame (index into FL.frames, -1
+   * for the root and the threads), tid. With one thread, that thread is the
+   * root.
+   */
+  function flameTree(kind, threads) {
+    function node(name, frame, tid) {
+      return { name: name, frame: frame, tid: tid, ns: 0, count: 0, value: 0, children: [], _k: {} };
+    }
+    function child(n, key, name, frame, tid) {
+      var c = n._k[key];
+      if (!c) {
+        c = n._k[key] = node(name, frame, tid);
+        n.children.push(c);
+      }
+      return c;
+    }
+    function weigh(n, ns, count) { n.ns += ns; n.count += count; }
+    var one = threads.length === 1;
+    var root = node(one ? threadRoot(threads[0]) : 'all threads', -1, one ? threads[0].tid : null);
+    threads.forEach(function (t) {
+      var top = one ? root : child(root, 't' + t.tid + ':' + t.first_seen_ns, threadRoot(t), -1, t.tid);
+      (t[kind] || []).forEach(function (w) {
+        var st = FL.stacks[w[0]], count = w[1], ns = w[2], n = top;
+        if (!one) weigh(root, ns, count);
+        weigh(n, ns, count);
+        (st ? st.frames : []).forEach(function (fi) {
+          var f = FL.frames[fi];
+          n = child(n, fi, f ? f.name : '?', fi, t.tid);
+          weigh(n, ns, count);
+        });
+      });
+    });
+    (function finish(n) {
+      n.value = n.ns / 1e6;
+      delete n._k;
+      n.children.forEach(finish);
+    })(root);
+    return root;
+  }
+
+  /* Tooltip object for d3-flame-graph (show/hide/destroy), text only. */
+  function flameTip(kind, rootOf) {
+    var div = null;
+    function tip() {
+      div = el('div', { class: 'flame-tip', style: 'display:none' });
+      document.body.appendChild(div);
+    }
+    tip.show = function (event, d) {
+      var x = d.data, f = x.frame >= 0 ? FL.frames[x.frame] : null, r = rootOf();
+      while (div.firstChild) div.removeChild(div.firstChild);
+      if (f) {
+        div.appendChild(el('b', { text: f.kind === 'python' && f.module ? f.module + ':' + f.function : f.function }));
+        if (f.file) div.appendChild(el('div', { class: 'mono', text: f.file + (f.line ? ':' + f.line : '') }));
+        if (f.kind === 'native' && f.module) div.appendChild(el('div', { text: 'native code in ' + f.module }));
+      } else {
+        div.appendChild(el('b', { text: x.name }));
+        if (x.tid !== null && x.tid !== undefined) div.appendChild(el('div', { text: 'thread ' + label(x.tid) }));
+      }
+      var ms = (x.ns / 1e6).toLocaleString('en-US', { minimumFractionDigits: 3, maximumFractionDigits: 3 });
+      div.appendChild(el('div', { text: ms + ' ms (' + fmtDur(x.ns) + ') ' + kind.verb +
+        ' here or in its callees' }));
+      div.appendChild(el('div', { text: (r.ns ? fmtPct(x.ns / r.ns) : '-') + ' of ' + r.name + ' · ' +
+        fmtInt(x.count) + ' ' + kind.unit }));
+      div.style.display = 'block';
+      var left = event.pageX + 12, top = event.pageY + 12;
+      if (left + div.offsetWidth > window.scrollX + document.documentElement.clientWidth)
+        left = Math.max(5, event.pageX - div.offsetWidth - 12);
+      div.style.left = left + 'px';
+      div.style.top = top + 'px';
+      return tip;
+    };
+    tip.hide = function () { if (div) div.style.display = 'none'; return tip; };
+    tip.destroy = function () { if (div && div.parentNode) div.parentNode.removeChild(div); };
+    return tip;
+  }
+
+  function flameColor(d, original) {
+    if (d.highlight) return '#e64980';
+    var f = d.data.frame >= 0 ? FL.frames[d.data.frame] : null;
+    if (!f) return '#dee2e6';
+    if (f.kind === 'mark') return '#ced4da';
+    if (f.kind === 'native') return '#a5d8ff';
+    return original;
+  }
+
+  /* One flame graph: its box, chart and the tree it shows. */
+  function FlameBox(parent, kind) {
+    this.kind = kind;
+    this.box = el('div', { class: 'flame-box', id: 'flame-' + kind.key, 'data-kind': kind.key });
+    this.head = el('h3', { text: kind.title });
+    this.info = el('p', { class: 'help flame-info' });
+    this.chartDiv = el('div', { class: 'flame-chart' });
+    this.box.appendChild(this.head);
+    this.box.appendChild(this.info);
+    this.box.appendChild(this.chartDiv);
+    parent.appendChild(this.box);
+    this.chart = null;
+    this.tree = null;
+  }
+
+  FlameBox.prototype.draw = function (threads, scope, search) {
+    var self = this, k = this.kind, total = 0, count = 0;
+    threads.forEach(function (t) { total += t[k.key + '_ns'] || 0; count += t[k.key + '_count'] || 0; });
+    if (this.chart) this.chart.destroy();
+    while (this.chartDiv.firstChild) this.chartDiv.removeChild(this.chartDiv.firstChild);
+    this.chart = null;
+    this.tree = flameTree(k.key, threads);
+    this.box.setAttribute('data-thread', scope);
+    this.box.setAttribute('data-total-ns', total);
+    this.box.setAttribute('data-count', count);
+    this.info.textContent = fmtDur(total) + ' ' + k.verb + ' in ' + fmtInt(count) + ' ' + k.unit +
+      (scope === 'all' ? ', all threads' : ', ' + this.tree.name) +
+      '. Each box is a function, as wide as the time ' + k.during +
+      ' while it was on the stack. Click a box to zoom in, the root to zoom out.';
+    if (!count && !total) {
+      this.chartDiv.appendChild(el('p', { class: 'none', text: 'No ' + k.what + ' with a stack.' }));
+      this.box.setAttribute('data-root-ns', 0);
+      return;
+    }
+    var width = Math.max(this.chartDiv.clientWidth || 0, 400);
+    var chart = flamegraph.default()
+      .width(width)
+      .cellHeight(18)
+      .transitionDuration(150)
+      .minFrameSize(0.5)
+      .sort(true)
+      .resetHeightOnZoom(false)
+      .tooltip(flameTip(k, function () { return self.tree; }))
+      .setColorMapper(flameColor)
+      .setSearchMatch(function (d, term) {
+        var n = d.data.name;
+        return !!term && typeof n === 'string' && n.toLowerCase().indexOf(String(term).toLowerCase()) >= 0;
+      })
+      .setSearchHandler(function (results, sum, totalValue) {
+        self.box.setAttribute('data-search-ms', sum);
+      });
+    d3.select(this.chartDiv).datum(this.tree).call(chart);
+    this.chart = chart;
+    var root = d3.select(this.chartDiv).datum();
+    this.box.setAttribute('data-root-ns', this.tree.ns);
+    this.box.setAttribute('data-root-value-ms', root && root.value);
+    if (search) chart.search(search);
+  };
+
+  function flameGraphs() {
+    if (!FL) {
+      app.appendChild(el('p', { class: 'help', id: 'flame-note',
+        text: 'No flame graphs: this trace has no stacks. Record with --stacks to see where threads waited for the GIL and where they held it.' }));
+      return;
+    }
+    var s = section('flame', 'Flame graphs: where threads waited for and held the GIL',
+      'The Python stacks giltrace captured for each wait for the GIL and each hold of it, weighted by '
+      + 'time: the root is all threads, then one box per thread (name-tid), then its stacks, outermost '
+      + 'function first. Wide boxes are where the time went. Hover a box for its figures.');
+    if (typeof flamegraph === 'undefined' || !window.d3) {
+      s.appendChild(el('p', { class: 'none', text: 'The flame graph library is missing from this page.' }));
+      throw new Error('d3 or d3-flame-graph is not loaded');
+    }
+    var warn = [];
+    if (FL.stacks_lost) warn.push(fmtInt(FL.stacks_lost) + ' stack records were lost (ring buffer full): their time shows as [stack lost].');
+    if (FL.weights_lost) warn.push(fmtInt(FL.weights_lost) + ' stack weight updates were lost (kernel map full): the flame graphs miss that time.');
+    if (FL.frames_unresolved) warn.push(fmtInt(FL.frames_unresolved) + ' frames could not be named ([unknown]).');
+    if (warn.length) {
+      var ul = el('ul', { class: 'warnings' });
+      warn.forEach(function (t) { ul.appendChild(el('li', { text: t })); });
+      s.appendChild(ul);
+    }
+    var threads = FL.threads || [];
+    var sel = el('select', { id: 'flame-thread' });
+    sel.appendChild(el('option', { value: 'all', text: 'all threads' }));
+    threads.forEach(function (t, i) {
+      sel.appendChild(el('option', { value: String(i), 'data-tid': t.tid,
+        text: threadRoot(t) + ' (waited ' + fmtDur(t.wait_ns) + ', held ' + fmtDur(t.hold_ns) + ')' }));
+    });
+    var search = el('input', { type: 'search', id: 'flame-search', placeholder: 'highlight functions…', size: 28 });
+    var reset = el('button', { type: 'button', id: 'flame-reset', text: 'reset zoom' });
+    s.appendChild(el('div', { class: 'flame-controls' }, [
+      el('label', {}, ['thread ', sel]), el('label', {}, ['search ', search]), reset
+    ]));
+    var boxes = KINDS.map(function (k) { return new FlameBox(s, k); });
+    function scope() { return sel.value === 'all' ? threads : [threads[Number(sel.value)]]; }
+    function draw() {
+      boxes.forEach(function (b) {
+        part('flame graph ' + b.kind.key, function () { b.draw(scope(), sel.value, search.value); });
+      });
+    }
+    sel.addEventListener('change', draw);
+    search.addEventListener('input', function () {
+      boxes.forEach(function (b) {
+        if (!b.chart) return;
+        if (search.value) b.chart.search(search.value); else b.chart.clear();
+      });
+    });
+    reset.addEventListener('click', function () {
+      boxes.forEach(function (b) { if (b.chart) b.chart.resetZoom(); });
+    });
+    var lastW = 0, timer = null;
+    window.addEventListener('resize', function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        var w = boxes[0].chartDiv.clientWidth;
+        if (w && Math.abs(w - lastW) > 20) { lastW = w; draw(); }
+      }, 200);
+    });
+    draw();
+    lastW = boxes[0].chartDiv.clientWidth;
+    window.giltraceFlame = { boxes: boxes, draw: draw, select: sel };
+  }
+
   /* ---- probes, footer ---------------------------------------------------------- */
 
   function probes() {
@@ -545,7 +774,8 @@
     app.appendChild(el('footer', {}, [
       'giltrace ' + (D.giltrace_version || '') + ' · data schema ' + D.schema +
       ' (the JSON is in this file: <script id="giltrace-data">) · charts: Apache ECharts ' +
-      (window.echarts && echarts.version || '') + ', Apache License 2.0'
+      (window.echarts && echarts.version || '') + ', Apache License 2.0' +
+      (FL && window.d3 ? ' · flame graphs: d3-flame-graph (Apache License 2.0) on d3 ' + d3.version + ' (ISC)' : '')
     ]));
   }
 
@@ -555,6 +785,7 @@
   part('timeline', timeline);
   part('histograms', histograms);
   part('blocked', blocked);
+  part('flame graphs', flameGraphs);
   part('probes', probes);
   part('footer', footer);
   window.addEventListener('resize', function () { charts.forEach(function (c) { c.resize(); }); });
