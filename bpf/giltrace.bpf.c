@@ -41,6 +41,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 const volatile __u32 targ_tgid = 0;
 const volatile bool emit_cycles = false; /* the event stream is on */
 const volatile bool capture_stacks = false; /* --stacks */
+const volatile bool contention = false; /* --mode contention */
 /* How this interpreter's frames are walked (src/py_layout.c): read-only,
  * so the verifier sees every offset as a constant. */
 const volatile struct gt_py_frame_layout pyl = {};
@@ -66,6 +67,14 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 22);
 } events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct gt_blocked_key);
+	__type(value, struct gt_blocked_val);
+} blocked_by SEC(".maps");
 
 /* --stacks: the stack being walked, and a frame's bytes (per CPU: too big
  * for the BPF stack). */
@@ -111,6 +120,24 @@ static __always_inline bool born_after_t0(void)
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 
 	return BPF_CORE_READ(task, start_time) > t0_ns;
+}
+
+/* Where the GIL's fields are: *p such that they are at *p + locked_off /
+ * holder_off (3.6's statics: *p = 0, the offsets are addresses). False
+ * when unknown or not created yet. */
+static __always_inline bool gil_base(__u64 *p)
+{
+	*p = gil_ref.base;
+	if (!gil_ref.base && !gil_ref.locked_off)
+		return false;
+	for (int i = 0; i < 2; i++) {
+		if (i >= gil_ref.nderef)
+			break;
+		if (bpf_probe_read_user(p, sizeof(*p), (void *)*p) || !*p)
+			return false;
+		*p += gil_ref.off[i & 1];
+	}
+	return true;
 }
 
 static __always_inline bool ours(__u64 pid_tgid)
@@ -465,19 +492,10 @@ static __always_inline void wait_stack_at_take(struct gt_thread *t, __u64 ts)
 /* The thread state that holds the GIL now (gil->last_holder), 0 unknown. */
 static __always_inline __u64 gil_holder_tstate(void)
 {
-	__u64 p = gil_ref.base, holder = 0;
+	__u64 p, holder = 0;
 
-	if (!gil_ref.base)
-		return 0;
-	for (int i = 0; i < 2; i++) {
-		if (i >= gil_ref.nderef)
-			break;
-		if (bpf_probe_read_user(&p, sizeof(p), (void *)p) || !p)
-			return 0;
-		p += gil_ref.off[i & 1];
-	}
-	if (bpf_probe_read_user(&holder, sizeof(holder),
-				(void *)(p + gil_ref.holder_off)))
+	if (!gil_base(&p) || bpf_probe_read_user(&holder, sizeof(holder),
+						 (void *)(p + gil_ref.holder_off)))
 		return 0;
 	return holder;
 }
@@ -653,18 +671,11 @@ int drop_enter(struct pt_regs *ctx)
  * 1 yes, 0 no, -1 unknown. */
 static __always_inline int gil_held_by(__u64 tstate)
 {
-	__u64 p = gil_ref.base, holder = 0;
+	__u64 p, holder = 0;
 	int locked = 0;
 
-	if (!tstate || (!gil_ref.base && !gil_ref.locked_off))
+	if (!tstate || !gil_base(&p))
 		return -1;
-	for (int i = 0; i < 2; i++) {
-		if (i >= gil_ref.nderef)
-			break;
-		if (bpf_probe_read_user(&p, sizeof(p), (void *)p) || !p)
-			return -1;
-		p += gil_ref.off[i & 1];
-	}
 	if (bpf_probe_read_user(&locked, sizeof(locked),
 				(void *)(p + gil_ref.locked_off)) ||
 	    bpf_probe_read_user(&holder, sizeof(holder),
@@ -709,6 +720,162 @@ int sample_holder(void *ctx)
 	t->hold_mark_ns = now;
 	t->sample_stack = stack;
 	__sync_fetch_and_add(&g.samples, 1);
+	return 0;
+}
+
+/* ---- --mode contention ------------------------------------------------ */
+
+/* The TID of thread state @ts, 0 unknown (see struct gt_gil_ref). */
+static __always_inline __u32 tstate_tid(__u64 ts)
+{
+	__u64 v = 0;
+	__s32 tid = 0;
+
+	if (!ts)
+		return 0;
+	if (gil_ref.ts_native_tid_off) {
+		if (bpf_probe_read_user(&v, sizeof(v),
+					(void *)(ts + gil_ref.ts_native_tid_off)))
+			return 0;
+		return (__u32)v;
+	}
+	if (!gil_ref.ts_thread_id_off || gil_ref.pthread_tid_off < 0 ||
+	    bpf_probe_read_user(&v, sizeof(v),
+				(void *)(ts + gil_ref.ts_thread_id_off)) || !v ||
+	    bpf_probe_read_user(&tid, sizeof(tid),
+				(void *)(v + gil_ref.pthread_tid_off)))
+		return 0;
+	return tid > 0 ? (__u32)tid : 0;
+}
+
+/* The GIL now: *locked (1 held, 0 free, -1 unknown) and its holder's TID. */
+static __always_inline __u32 gil_now(int *locked)
+{
+	__u64 p, holder = 0;
+
+	*locked = -1;
+	if (!gil_base(&p) || bpf_probe_read_user(locked, sizeof(*locked),
+				      (void *)(p + gil_ref.locked_off)) ||
+	    bpf_probe_read_user(&holder, sizeof(holder),
+				(void *)(p + gil_ref.holder_off)))
+		return 0;
+	return tstate_tid(holder);
+}
+
+static __always_inline void blocked_add(__u32 waiter, __u32 holder, __u64 ns)
+{
+	struct gt_blocked_key k = { .waiter = waiter, .holder = holder };
+	struct gt_blocked_val *v, nv = { ns, 1 };
+
+	v = bpf_map_lookup_elem(&blocked_by, &k);
+	if (v) {
+		v->ns += ns; /* only the waiter itself writes its keys */
+		v->count++;
+		return;
+	}
+	if (bpf_map_update_elem(&blocked_by, &k, &nv, BPF_NOEXIST))
+		__sync_fetch_and_add(&g.dropped_events, 1);
+}
+
+/*
+ * take_gil's call to the condition variable's timed wait: the thread
+ * found the GIL held and blocks. The first block of a take_gil call begins
+ * its wait; each block remembers who held the GIL then. Only threads
+ * that block ever reach this: acquisitions that find the GIL free cost
+ * nothing. (Python/ceval_gil.h 3.6-3.11, ceval_gil.c 3.12-3.13: `while
+ * (locked) COND_TIMED_WAIT(...)`, entered with gil->mutex held.)
+ */
+SEC("uprobe")
+int c_block(struct pt_regs *ctx)
+{
+	struct gt_thread *t;
+	__u64 now;
+	__u32 tid;
+	int locked;
+
+	t = this_thread(&tid, &now);
+	if (!t)
+		return 0;
+	if (t->state != GT_WAITING) {
+		t->state = GT_WAITING;
+		t->since_ns = now;
+		t->wait_begin_ns = now;
+		t->cyc_flags = 0;
+	}
+	t->block_ns = now;
+	t->block_holder = gil_now(&locked);
+	return 0;
+}
+
+/*
+ * The timed wait returned (with gil->mutex held again, so `locked` cannot
+ * change under us): the thread takes the GIL now if it is free, else it
+ * blocks again.
+ */
+SEC("uprobe")
+int c_wake(struct pt_regs *ctx)
+{
+	struct gt_thread *t;
+	__u64 now, from;
+	__u32 tid;
+	int locked;
+
+	t = this_thread(&tid, &now);
+	if (!t)
+		return 0;
+	if (t->state != GT_WAITING) {
+		/* Blocked since before tracing began. */
+		t->state = GT_WAITING;
+		t->since_ns = t->wait_begin_ns = t0_ns;
+		t->cyc_flags = GT_CYC_CLIPPED;
+		t->waits_clipped++;
+		t->block_ns = t0_ns;
+		t->block_holder = 0;
+	}
+	from = t->block_ns ? t->block_ns : t->since_ns;
+	blocked_add(tid, t->block_holder, now > from ? now - from : 0);
+	t->block_ns = 0;
+	gil_now(&locked);
+	if (locked != 0)
+		return 0; /* still held (or unknown): it waits on */
+	dist_add(&t->wait, now - t->wait_begin_ns);
+	t->acquisitions++;
+	__sync_fetch_and_add(&g.acquisitions, 1);
+	if (emit_cycles)
+		emit_cycle(GT_REC_CYCLE, tid, t->wait_begin_ns, now, now,
+			   t->cyc_flags, 0, 0);
+	t->state = GT_RUNNING; /* holds, for a time this mode does not see */
+	t->since_ns = now;
+	t->wait_begin_ns = 0;
+	t->cyc_flags = 0;
+	return 0;
+}
+
+/*
+ * --mode contention, CPU-clock samples on every CPU: when a thread of the
+ * target runs, is the GIL held, and by this thread? Hold times are
+ * estimated from these (samples x period): on-CPU holds only.
+ */
+SEC("perf_event")
+int c_sample(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid(), now;
+	struct gt_thread *t;
+	__u32 tid = (__u32)id, holder;
+	int locked;
+
+	if (!ours(id))
+		return 0;
+	__sync_fetch_and_add(&g.gil_samples, 1);
+	holder = gil_now(&locked);
+	if (locked != 1)
+		return 0;
+	__sync_fetch_and_add(&g.gil_samples_locked, 1);
+	if (holder != tid)
+		return 0;
+	t = this_thread(&tid, &now);
+	if (t)
+		t->hold_samples++;
 	return 0;
 }
 

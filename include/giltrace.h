@@ -105,6 +105,11 @@ struct gt_thread {
 	__u64 hold_mark_ns;   /* the hold in progress is attributed to stacks up
 			       * to here (holder samples) */
 	__u64 sample_stack;   /* stack of the last holder sample of this hold */
+	/* --mode contention */
+	__u64 block_ns;       /* the timed wait in progress began (0 none) */
+	__u32 block_holder;   /* TID holding the GIL when it began, 0 unknown */
+	__u32 pad1;
+	__u64 hold_samples;   /* CPU-clock samples that found this thread holding */
 	char comm[GT_COMM_LEN];
 	struct gt_dist wait;
 	struct gt_dist hold;
@@ -127,6 +132,9 @@ struct gt_globals {
 	__u64 stack_weights_lost; /* weight updates the map could not take */
 	__u64 stacks_lost;        /* new-stack records the ring buffer could not take */
 	__u64 samples;            /* holder samples taken */
+	/* --mode contention */
+	__u64 gil_samples;        /* CPU-clock samples in a target thread */
+	__u64 gil_samples_locked; /* ... that found the GIL held */
 };
 
 /* Typed records on the one ring buffer. Every record starts with a
@@ -156,6 +164,12 @@ struct gt_gil_ref {
 	__u64 nderef;
 	__u64 off[2];
 	__u64 locked_off, holder_off;
+	/* A thread state's TID: 3.11+ *(tstate + ts_native_tid_off); before,
+	 * glibc's struct pthread at *(tstate + ts_thread_id_off) holds it at
+	 * pthread_tid_off. 0 / -1: unknown. */
+	__u64 ts_native_tid_off;
+	__u64 ts_thread_id_off;
+	__s64 pthread_tid_off;
 };
 
 /*
@@ -320,10 +334,37 @@ struct gt_rec_stack {
 	struct gt_stack s;
 };
 
+/*
+ * Native stacks (--native): with a new Python stack, the thread's user
+ * registers at the probe and a copy of its user stack from rsp, unwound in
+ * userspace with CFI (src/native_unwind.c).
+ */
+#define GT_NATIVE_STACK 8192 /* bytes of user stack copied from rsp (--native) */
+/* x86-64 user registers in DWARF numbering (0 rax, 1 rdx, 2 rcx, 3 rbx, 4 rsi, 5 rdi, 6 rbp, 7 rsp, 8-15 r8-r15, 16 rip) */
+#define GT_NATIVE_NREGS 17
+struct gt_native {
+	__u64 regs[GT_NATIVE_NREGS];
+	__u32 stack_len;   /* bytes valid in stack[], 0: no native capture */
+	__u32 pad;
+	__u8 stack[GT_NATIVE_STACK]; /* user memory [regs[7], regs[7] + stack_len) */
+};
+
 /* What a stack's weight measures. */
 enum gt_weight {
 	GT_W_WAIT = 0, /* waited for the GIL with this stack */
 	GT_W_HOLD = 1, /* held the GIL with this stack */
+};
+
+/* --mode contention: time each waiter spent blocked behind each holder
+ * (map blocked_by), holder 0 = unknown. */
+struct gt_blocked_key {
+	__u32 waiter;
+	__u32 holder;
+};
+
+struct gt_blocked_val {
+	__u64 ns;
+	__u64 count; /* timed waits */
 };
 
 /* Per-thread stack weights, aggregated in the kernel (map stack_weights). */

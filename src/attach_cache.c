@@ -33,7 +33,7 @@ static int cache_dir(char *buf, size_t len)
 	return 0;
 }
 
-static int cache_path(struct py_target *t, bool placement, char *buf,
+static int cache_path(struct py_target *t, int mode, char *buf,
 		      size_t len)
 {
 	const char *id = elf_image__build_id(t->img);
@@ -46,7 +46,7 @@ static int cache_path(struct py_target *t, bool placement, char *buf,
 	if (!uname(&u))
 		sscanf(u.release, "%u.%u", &maj, &min);
 	if (snprintf(buf, len, "%s/%s-d%d-p%d-k%u.%u-f%d.json", dir, id,
-		     elf_image__debug_path(t->img) != NULL, placement, maj, min,
+		     elf_image__debug_path(t->img) != NULL, mode, maj, min,
 		     CACHE_FORMAT) >= (int)len)
 		return -ENAMETOOLONG;
 	return 0;
@@ -104,7 +104,7 @@ static int layout_from_json(json_t *o, struct gil_layout *l)
 	return 0;
 }
 
-int attach_cache__store(struct py_target *t, bool placement,
+int attach_cache__store(struct py_target *t, int mode,
 			const struct probe_plan *plan,
 			const struct gil_layout *l)
 {
@@ -113,7 +113,7 @@ int attach_cache__store(struct py_target *t, bool placement,
 	uint8_t b[CODE_BYTES];
 	int fd, e = 0;
 
-	if (cache_path(t, placement, path, sizeof(path)) || cache_dir(dir, sizeof(dir)))
+	if (cache_path(t, mode, path, sizeof(path)) || cache_dir(dir, sizeof(dir)))
 		return -ENOENT;
 	/* $HOME/.cache may not exist yet. */
 	{
@@ -193,7 +193,7 @@ static int spec_from_json(struct py_target *t, json_t *o, struct probe_spec *ps)
 	INT("offset", ps->offset);
 	INT("cookie", ps->cookie);
 #undef INT
-	if (ps->prog > PROG_DROP || ps->func < 0 || ps->func > 1)
+	if (ps->prog > PROG_CWAKE || ps->func < 0 || ps->func > 1)
 		return -EINVAL;
 	ps->inlined = json_is_true(json_object_get(o, "inlined"));
 	if (!(s = json_string_value(json_object_get(o, "symbol"))))
@@ -220,7 +220,7 @@ static int spec_from_json(struct py_target *t, json_t *o, struct probe_spec *ps)
 	return 0;
 }
 
-int attach_cache__load(struct py_target *t, bool placement,
+int attach_cache__load(struct py_target *t, int mode,
 		       struct probe_plan *plan, struct gil_layout *l,
 		       bool *have_layout)
 {
@@ -231,7 +231,7 @@ int attach_cache__load(struct py_target *t, bool placement,
 
 	memset(plan, 0, sizeof(*plan));
 	*have_layout = false;
-	if (cache_path(t, placement, path, sizeof(path)))
+	if (cache_path(t, mode, path, sizeof(path)))
 		return -ENOENT;
 	root = json_load_file(path, 0, NULL);
 	if (!root)

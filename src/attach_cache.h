@@ -7,7 +7,7 @@
  * takes about a millisecond.
  *
  * Key: the binary's build-id, whether a separate debug file was used,
- * placement on or off, the kernel's major.minor (placement follows the
+ * the plan's mode (enum plan_mode), the kernel's major.minor (placement follows the
  * kernel's emulation rules) and the cache format. A binary without a
  * build-id is never cached. On load, every probe's instruction bytes are
  * compared with the binary's: a stale or corrupt entry is ignored (and
@@ -26,14 +26,14 @@ struct gil_layout;
 
 /* Returns 0 and fills @plan (and @l with *@have_layout) on a valid hit;
  * -ENOENT on a miss or an entry that fails validation. */
-int attach_cache__load(struct py_target *t, bool placement,
+int attach_cache__load(struct py_target *t, int mode,
 		       struct probe_plan *plan, struct gil_layout *l,
 		       bool *have_layout);
 
 /* Store @plan and, when not NULL, @l. Failures are not errors for the
  * caller (the next attach just does the work again); returns 0 or a
  * negative errno. */
-int attach_cache__store(struct py_target *t, bool placement,
+int attach_cache__store(struct py_target *t, int mode,
 			const struct probe_plan *plan,
 			const struct gil_layout *l);
 

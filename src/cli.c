@@ -37,6 +37,7 @@ static const char doc[] =
 "      flamegraph.pl wait.folded > wait.svg          #  a flame graph\n"
 "  giltrace -p 1234 -d 10 --folded - --weight hold   # where the GIL is held\n"
 "  giltrace -p 1234 -d 10 --pprof gil.pb.gz          # go tool pprof -top gil.pb.gz\n"
+"  giltrace --mode contention -p 1234   # cheapest: blocking waits only, holds sampled\n"
 "\n"
 "In launch mode the command's output passes through untouched, the report goes\n"
 "to stderr, and giltrace exits with the command's status (125: giltrace failed,\n"
@@ -60,11 +61,15 @@ static const char doc[] =
 #define OPT_WEIGHT 14
 #define OPT_PPROF 15
 #define OPT_SAMPLE_HZ 16
+#define OPT_MODE 17
 
 static const struct argp_option opts[] = {
 	{ 0, 0, 0, 0, "Target:", 1 },
 	{ "pid", 'p', "PID", 0, "Attach to the running Python process PID", 1 },
 	{ 0, 0, 0, 0, "Run mode:", 2 },
+	{ "mode", OPT_MODE, "MODE", 0, "exact (default): every wait and hold, exactly; "
+	  "contention: only waits that block (exact, with their holder), holds "
+	  "estimated by sampling; its cost follows contention, not GIL traffic", 2 },
 	{ "duration", 'd', "SECONDS", 0, "Stop tracing after SECONDS (launch mode: "
 	  "keep waiting for the command)", 2 },
 	{ "interval", 'i', "SECONDS", 0, "Also print a report every SECONDS", 2 },
@@ -89,8 +94,9 @@ static const struct argp_option opts[] = {
 	  "microseconds), hold (microseconds) or count (waits)", 5 },
 	{ "pprof", OPT_PPROF, "FILE", 0, "Write a pprof profile (gzipped "
 	  "profile.proto, wait and hold) to FILE; implies --stacks", 5 },
-	{ "sample-hz", OPT_SAMPLE_HZ, "HZ", 0, "Sample the GIL holder's stack HZ "
-	  "times a second per CPU during long holds (default 199, 0: off)", 5 },
+	{ "sample-hz", OPT_SAMPLE_HZ, "HZ", 0, "Sample the GIL holder HZ times a "
+	  "second per CPU: its stack during long holds (--stacks, default 199), "
+	  "hold estimates (--mode contention, default 997); 0: off", 5 },
 	{ "color", OPT_COLOR, "WHEN", 0, "Colour: auto (default, on a tty), always, never", 3 },
 	{ "quiet", 'q', 0, 0, "No progress lines on stderr", 3 },
 	{ 0, 0, 0, 0, "Advanced:", 4 },
@@ -261,6 +267,15 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		if (parse_long(arg, "--sample-hz", 0, 10000, &v))
 			argp_error(state, "--sample-hz takes a number from 0 to 10000");
 		env->sample_hz = (uint32_t)v;
+		env->sample_hz_set = true;
+		break;
+	case OPT_MODE:
+		if (!strcmp(arg, "exact"))
+			env->contention = false;
+		else if (!strcmp(arg, "contention"))
+			env->contention = true;
+		else
+			argp_error(state, "--mode takes exact or contention");
 		break;
 	case ARGP_KEY_ARG:
 		/* Everything after "--" is the command, its options included. */
@@ -298,6 +313,19 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		if (env->argv && env->json && !strcmp(env->json, "-"))
 			argp_error(state, "--json - is not allowed in launch mode: "
 				   "stdout belongs to the command; give a file");
+		if (env->contention && env->uretprobe)
+			argp_error(state, "--uretprobe is a way of exact mode; "
+				   "--mode contention probes no return");
+		if (env->contention && env->stacks)
+			argp_error(state, "--stacks, --folded and --pprof need "
+				   "--mode exact (the default)");
+		if (env->contention && (env->cmd == CMD_RECORD || env->timeline ||
+					env->perfetto || env->html))
+			argp_error(state, "--mode contention has no event stream: "
+				   "record, --timeline, --perfetto and --html need "
+				   "--mode exact (the default)");
+		if (env->contention && !env->sample_hz_set)
+			env->sample_hz = 997;
 		if (env->argv && env->folded && !strcmp(env->folded, "-"))
 			argp_error(state, "--folded - is not allowed in launch mode: "
 				   "stdout belongs to the command; give a file");

@@ -40,6 +40,8 @@ struct env {
 	int weight;             /* --weight: enum export_weight (default wait) */
 	const char *pprof;      /* --pprof FILE */
 	uint32_t sample_hz;     /* --sample-hz: holder samples a second, 0 off */
+	bool sample_hz_set;
+	bool contention;        /* --mode contention */
 };
 
 /* Parse argv into @env. On a usage error prints one line and returns

@@ -12,6 +12,7 @@
 #include "py_symbolize.h"
 #include "probes.h"
 #include "trace_file.h"
+#include "timeline.h"
 #include "giltrace.skel.h"
 
 struct collector {
@@ -407,5 +408,60 @@ int collector__resolve_holder(struct collector *c, uint32_t tid)
 		}
 		return 1;
 	}
+	return 0;
+}
+
+/* ---- --mode contention ------------------------------------------------- */
+
+static int by_waiter_then_ns(const void *a, const void *b)
+{
+	const struct tl_blocked *x = a, *y = b;
+
+	if (x->waiter != y->waiter)
+		return x->waiter < y->waiter ? -1 : 1;
+	if (x->wait_ns != y->wait_ns)
+		return x->wait_ns > y->wait_ns ? -1 : 1;
+	return x->holder < y->holder ? -1 : x->holder > y->holder;
+}
+
+int collector__contention(struct collector *c, uint32_t hz, struct timeline *tl)
+{
+	struct giltrace_bpf *skel = probes__skel(c->p);
+	int fd = bpf_map__fd(skel->maps.blocked_by);
+	struct gt_blocked_key key, next, *prev = NULL;
+	struct gt_blocked_val v;
+	size_t cap = 0;
+
+	memset(tl, 0, sizeof(*tl));
+	tl->t0 = c->m->t0_ns;
+	tl->t_end = c->m->t_end_ns;
+	for (size_t i = 0; i < c->m->nthreads; i++) {
+		struct model_thread *t = &c->m->threads[i];
+
+		t->hold_ns = hz ? t->k.hold_samples * (1000000000ULL / hz) : 0;
+		t->open_hold_ns = 0;
+	}
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue;
+		if (tl->nblocked == cap) {
+			size_t n = cap ? 2 * cap : 64;
+			struct tl_blocked *b = realloc(tl->blocked, n * sizeof(*b));
+
+			if (!b)
+				return -ENOMEM;
+			tl->blocked = b;
+			cap = n;
+		}
+		tl->blocked[tl->nblocked++] = (struct tl_blocked){
+			.waiter = key.waiter, .holder = key.holder,
+			.wait_ns = v.ns, .count = v.count,
+		};
+	}
+	if (tl->nblocked)
+		qsort(tl->blocked, tl->nblocked, sizeof(*tl->blocked),
+		      by_waiter_then_ns);
 	return 0;
 }

@@ -69,6 +69,16 @@ int collector__enable_stacks(struct collector *c, struct py_target *t,
  */
 void collector__close_stacks(struct collector *c);
 
+struct timeline;
+/*
+ * --mode contention, after model__close: each thread's hold estimated as
+ * its CPU-clock samples found it holding the GIL times the sampling period
+ * (1 / @hz per CPU), and who blocked whom from the kernel's map into
+ * @tl->blocked (only that part of @tl is set; free it with
+ * timeline__free). Returns 0 or a negative errno.
+ */
+int collector__contention(struct collector *c, uint32_t hz, struct timeline *tl);
+
 /* Latest thread-exit time seen (0 if none). */
 uint64_t collector__last_exit_ns(const struct collector *c);
 

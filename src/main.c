@@ -47,6 +47,8 @@ struct session {
 	struct probe_plan plan;
 	bool cache_hit;
 	struct gt_py_frame_layout layout; /* --stacks */
+	struct timeline ctl;     /* --mode contention: who blocked whom */
+	bool have_ctl;
 	struct gil_state gil0;   /* the GIL when tracing began */
 	bool have_gil0;
 	struct probes *probes;
@@ -205,15 +207,18 @@ static int setup_probes(struct session *s)
 		.ringbuf_bytes = s->env.ringbuf_bytes,
 		.stack_layout = s->env.stacks ? &s->layout : NULL,
 		.sample_hz = s->env.sample_hz,
+		.contention = s->env.contention,
 	};
 	char gerr[ERRLEN];
 	struct gil_ref ref;
 	struct gil_layout lay;
-	bool have_lay = false, placement = !s->env.uretprobe;
+	bool have_lay = false;
+	enum plan_mode pm = s->env.contention ? PLAN_CONTENTION :
+			    s->env.uretprobe ? PLAN_URETPROBE : PLAN_PLACED;
 	int rc;
 
 	s->t_found = now_ns();
-	if (attach_cache__load(&s->target, placement, &s->plan, &lay, &have_lay) == 0) {
+	if (attach_cache__load(&s->target, pm, &s->plan, &lay, &have_lay) == 0) {
 		s->cache_hit = true;
 		if (have_lay)
 			py_state__preset_layout(&s->target, &lay);
@@ -222,7 +227,14 @@ static int setup_probes(struct session *s)
 				     sizeof(s->err));
 		if (rc)
 			return rc;
-		rc = probes__plan(&s->target, &s->sites, placement, &s->plan);
+		rc = probes__plan(&s->target, &s->sites, pm, &s->plan);
+		if (rc == -ENOENT && pm == PLAN_CONTENTION) {
+			snprintf(s->err, sizeof(s->err), "giltrace: --mode "
+				 "contention needs take_gil's wait loop, which "
+				 "was not found in %s: use --mode exact (the "
+				 "default)", s->target.interp);
+			return rc;
+		}
 		if (rc) {
 			snprintf(s->err, sizeof(s->err), "giltrace: cannot plan "
 				 "the probes: %s", strerror(-rc));
@@ -246,7 +258,7 @@ static int setup_probes(struct session *s)
 	if (!s->cache_hit) {
 		have_lay = py_state__cached_layout(&s->target, &lay, gerr,
 						   sizeof(gerr)) == 0;
-		attach_cache__store(&s->target, placement, &s->plan,
+		attach_cache__store(&s->target, pm, &s->plan,
 				    have_lay ? &lay : NULL);
 	}
 
@@ -279,6 +291,18 @@ static int setup_probes(struct session *s)
 		    probes__attach_sampler(s->probes, s->env.sample_hz, gerr,
 					   sizeof(gerr)) < 0)
 			say(s, "%s", gerr + (strncmp(gerr, "giltrace: ", 10) ? 0 : 10));
+	}
+	if (s->env.contention) {
+		snprintf(s->model.mode, sizeof(s->model.mode), "contention");
+		if (!s->env.sample_hz) {
+			say(s, "--sample-hz 0: hold times are not estimated");
+		} else if (probes__attach_sampler(s->probes, s->env.sample_hz,
+						  gerr, sizeof(gerr)) < 0) {
+			say(s, "%s: hold times are not estimated",
+			    gerr + (strncmp(gerr, "giltrace: ", 10) ? 0 : 10));
+			s->env.sample_hz = 0;
+		}
+		s->model.sample_hz = s->env.sample_hz;
 	}
 	if (wants_stream(&s->env)) {
 		rc = open_writer(s);
@@ -458,6 +482,9 @@ static void finish_model(struct session *s, enum stop_reason why)
 	}
 	model__close(&s->model, t_end);
 	collector__close_stacks(s->coll);
+	if (s->env.contention &&
+	    collector__contention(s->coll, s->env.sample_hz, &s->ctl) == 0)
+		s->have_ctl = true;
 	s->records = collector__records(s->coll);
 	s->write_errors = collector__write_errors(s->coll);
 	/* Detach before rendering: the target runs unprobed from here. */
@@ -695,6 +722,9 @@ static void cleanup(struct session *s)
 	if (s->have_target)
 		target__close(&s->target);
 	model__free(&s->model);
+	if (s->have_ctl)
+		timeline__free(&s->ctl);
+	s->have_ctl = false;
 	if (s->pidfd >= 0)
 		close(s->pidfd);
 	if (s->sfd >= 0)
@@ -786,7 +816,7 @@ int main(int argc, char **argv)
 		if (rc && s->err[0])
 			fail_msg(s->err);
 	} else {
-		rc = write_outputs(s, &s->model, NULL);
+		rc = write_outputs(s, &s->model, s->have_ctl ? &s->ctl : NULL);
 	}
 	cleanup(s);
 	if (s->L) {

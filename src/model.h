@@ -45,7 +45,8 @@ struct model {
 	char exe[PATH_MAX];
 	char library[PATH_MAX];   /* "" when the interpreter is the executable */
 	char python_version[32];
-	char mode[16];            /* "exact" */
+	char mode[16];            /* "exact" or "contention" */
+	uint32_t sample_hz;       /* contention: holds estimated from samples at this rate */
 	struct model_probe *probes;
 	size_t nprobes;
 

@@ -122,8 +122,19 @@ struct probes *probes__load(const struct probes_opts *o, char *err,
 		bpf_map__set_max_entries(p->skel->maps.stacks_seen, 1);
 		bpf_map__set_max_entries(p->skel->maps.stack_weights, 1);
 	}
+	p->skel->rodata->contention = o->contention;
 	bpf_program__set_autoload(p->skel->progs.sample_holder,
-				  o->stack_layout && o->sample_hz);
+				  o->stack_layout && o->sample_hz && !o->contention);
+	/* Load only what the mode attaches: the verifier's time is attach time. */
+	bpf_program__set_autoload(p->skel->progs.take_enter, !o->contention);
+	bpf_program__set_autoload(p->skel->progs.wait_wake, !o->contention);
+	bpf_program__set_autoload(p->skel->progs.gil_held, !o->contention);
+	bpf_program__set_autoload(p->skel->progs.drop_enter, !o->contention);
+	bpf_program__set_autoload(p->skel->progs.c_block, o->contention);
+	bpf_program__set_autoload(p->skel->progs.c_wake, o->contention);
+	bpf_program__set_autoload(p->skel->progs.c_sample, o->contention && o->sample_hz);
+	if (!o->contention)
+		bpf_map__set_max_entries(p->skel->maps.blocked_by, 1);
 	bpf_map__set_max_entries(p->skel->maps.threads,
 				 o->max_threads ? o->max_threads : 16384);
 	if (o->ringbuf_bytes)
@@ -173,8 +184,9 @@ const char *probe_prog__role(enum probe_prog p)
 	static const char *const roles[] = {
 		[PROG_TAKE_ENTER] = "wait_begin", [PROG_WAKE] = "wake",
 		[PROG_HELD_RET] = "held", [PROG_DROP] = "hold_end",
+		[PROG_BLOCK] = "block", [PROG_CWAKE] = "wake",
 	};
-	return p <= PROG_DROP ? roles[p] : "?";
+	return p <= PROG_CWAKE ? roles[p] : "?";
 }
 
 static int plan_add(struct probe_plan *plan, const struct py_target *t,
@@ -253,15 +265,52 @@ static int plan_take(struct probe_plan *plan, const struct py_target *t,
 	return e;
 }
 
-int probes__plan(const struct py_target *t, const struct gil_sites *s,
-		 bool placement, struct probe_plan *plan)
+/*
+ * --mode contention: a take_gil copy's blocking path only, the call to the
+ * timed wait (the thread found the GIL held) and the wake point after it.
+ */
+static int plan_contention(struct probe_plan *plan, const struct py_target *t,
+			   const struct gil_site *s)
 {
+	struct wait_site w[MAX_WAIT_SITES];
+	size_t n = 0, i;
+	int e = 0;
+
+	if (s->inlined || !s->size ||
+	    placement__take_wait(t->img, s->vaddr, s->vaddr + s->size, w,
+				 MAX_WAIT_SITES, &n))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (w[i].ret_is_target)
+			return 0;
+	for (i = 0; i < n && !e; i++) {
+		e = plan_add(plan, t, s, PROG_BLOCK, w[i].call_vaddr,
+			     w[i].call_offset);
+		if (!e)
+			e = plan_add(plan, t, s, PROG_CWAKE, w[i].wake_vaddr,
+				     w[i].wake_offset);
+	}
+	return e;
+}
+
+int probes__plan(const struct py_target *t, const struct gil_sites *s,
+		 enum plan_mode mode, struct probe_plan *plan)
+{
+	bool placement = mode != PLAN_URETPROBE;
 	int e = 0;
 
 	memset(plan, 0, sizeof(*plan));
-	for (size_t i = 0; i < s->n && !e; i++)
-		e = s->v[i].func == GIL_TAKE ? plan_take(plan, t, &s->v[i], placement)
-					     : plan_drop(plan, t, &s->v[i], placement);
+	for (size_t i = 0; i < s->n && !e; i++) {
+		if (mode == PLAN_CONTENTION)
+			e = s->v[i].func == GIL_TAKE ?
+			    plan_contention(plan, t, &s->v[i]) : 0;
+		else
+			e = s->v[i].func == GIL_TAKE ?
+			    plan_take(plan, t, &s->v[i], placement) :
+			    plan_drop(plan, t, &s->v[i], placement);
+	}
+	if (!e && mode == PLAN_CONTENTION && !plan->n)
+		e = -ENOENT;
 	if (e)
 		probe_plan__free(plan);
 	return e;
@@ -280,6 +329,8 @@ static struct bpf_program *prog_of(struct probes *p, enum probe_prog prog)
 	case PROG_TAKE_ENTER: return p->skel->progs.take_enter;
 	case PROG_WAKE: return p->skel->progs.wait_wake;
 	case PROG_HELD_RET: return p->skel->progs.gil_held;
+	case PROG_BLOCK: return p->skel->progs.c_block;
+	case PROG_CWAKE: return p->skel->progs.c_wake;
 	default: return p->skel->progs.drop_enter;
 	}
 }
@@ -367,6 +418,9 @@ int probes__attach(struct probes *p, const struct py_target *t,
 int probes__attach_sampler(struct probes *p, uint32_t hz, char *err,
 			   size_t errlen)
 {
+	struct bpf_program *prog = p->skel->rodata->contention ?
+				   p->skel->progs.c_sample :
+				   p->skel->progs.sample_holder;
 	struct perf_event_attr attr = {
 		.type = PERF_TYPE_SOFTWARE,
 		.size = sizeof(attr),
@@ -393,7 +447,7 @@ int probes__attach_sampler(struct probes *p, uint32_t hz, char *err,
 			e = -errno;
 			break;
 		}
-		l = bpf_program__attach_perf_event(p->skel->progs.sample_holder, fd);
+		l = bpf_program__attach_perf_event(prog, fd);
 		if (!l) {
 			e = -errno;
 			close(fd);
@@ -423,6 +477,9 @@ void probes__set_gil(struct probes *p, const struct gil_ref *r)
 	g->off[1] = r->off[1];
 	g->locked_off = r->locked_off;
 	g->holder_off = r->holder_off;
+	g->ts_native_tid_off = r->ts_native_tid_off;
+	g->ts_thread_id_off = r->ts_thread_id_off;
+	g->pthread_tid_off = r->pthread_tid_off;
 }
 
 uint64_t probes__start(struct probes *p)

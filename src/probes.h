@@ -28,6 +28,7 @@ struct probes_opts {
 	/* --stacks: how to walk this interpreter's frames (NULL: no stacks) */
 	const struct gt_py_frame_layout *stack_layout;
 	uint32_t sample_hz;     /* --stacks: holder samples a second per CPU, 0 none */
+	bool contention;        /* --mode contention */
 };
 
 struct probes;
@@ -47,6 +48,16 @@ enum probe_prog {
 	PROG_WAKE,           /* take_gil wait loop, after the timed wait returns */
 	PROG_HELD_RET,       /* uretprobe on take_gil: the GIL is held */
 	PROG_DROP,           /* drop_gil site: the hold ends */
+	PROG_BLOCK,          /* --mode contention: take_gil's call to the timed wait */
+	PROG_CWAKE,          /* --mode contention: the timed wait returned */
+};
+
+/* What a plan probes. */
+enum plan_mode {
+	PLAN_URETPROBE = 0,  /* take_gil entry and return, every drop_gil site */
+	PLAN_PLACED = 1,     /* exact (default): entries, wake points, drop
+				sites on emulated instructions */
+	PLAN_CONTENTION = 2, /* only take_gil's blocking path */
 };
 const char *probe_prog__role(enum probe_prog p);
 
@@ -72,12 +83,14 @@ struct probe_plan {
  * Decide every probe for @s: take_gil entries, the wait loop's wake points
  * (or a uretprobe on take_gil where none are found), and drop_gil sites
  * moved to an emulated instruction of the same basic block where needed.
- * With @placement false: entries and a uretprobe, no moving. Depends only
+ * PLAN_URETPROBE: entries and a uretprobe, no moving. PLAN_CONTENTION:
+ * the wait loop's timed-wait calls and wake points only (-ENOENT when
+ * they cannot be found). Depends only
  * on the interpreter binary (and the kernel's emulation rules), so it can
  * be cached (attach_cache). Returns 0 or a negative errno.
  */
 int probes__plan(const struct py_target *t, const struct gil_sites *s,
-		 bool placement, struct probe_plan *plan);
+		 enum plan_mode mode, struct probe_plan *plan);
 void probe_plan__free(struct probe_plan *plan);
 
 /*
@@ -90,8 +103,8 @@ int probes__attach(struct probes *p, const struct py_target *t,
 		   size_t errlen);
 
 /*
- * --stacks with sample_hz: a CPU-clock perf event on every online CPU runs
- * the holder sampler. Returns how many CPUs are sampled, or a negative
+ * --stacks (or --mode contention) with sample_hz: a CPU-clock perf event
+ * on every online CPU runs the holder sampler (the GIL sampler). Returns how many CPUs are sampled, or a negative
  * errno with a reason in @err (tracing works without it).
  */
 int probes__attach_sampler(struct probes *p, uint32_t hz, char *err,

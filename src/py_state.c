@@ -601,5 +601,6 @@ int py_state__gil_ref(struct py_target *t, struct gil_ref *r, char *err,
 	}
 	r->ts_native_tid_off = l.ts_native_thread_id;
 	r->ts_thread_id_off = l.ts_thread_id;
+	r->pthread_tid_off = pthread_tid_offset();
 	return 0;
 }

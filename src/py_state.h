@@ -85,6 +85,7 @@ struct gil_ref {
 	uint64_t locked_off, holder_off;
 	uint64_t ts_native_tid_off; /* 3.11+: PyThreadState.native_thread_id, else 0 */
 	uint64_t ts_thread_id_off;  /* PyThreadState.thread_id (pthread_t), 0 unknown */
+	int64_t pthread_tid_off;    /* glibc: the tid's offset in struct pthread, -1 unknown */
 };
 
 /* The layout py_state uses for @t (found once per build, then kept). */

@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <jansson.h>
 #include "model.h"
 #include "model_stacks.h"
@@ -224,6 +225,8 @@ static json_t *gil_json(struct jb *b, const struct model *m)
 	put(b, o, "acquisitions", jint(m->acquisitions));
 	put(b, o, "holder_switches", jint(m->holder_switches));
 	put(b, o, "held_share", json_real(s > 1.0 ? 1.0 : s));
+	if (!strcmp(m->mode, "contention"))
+		put(b, o, "sample_hz", jint(m->sample_hz));
 	return o;
 }
 
@@ -260,6 +263,23 @@ static json_t *blocked_json(struct jb *b, const struct timeline *tl,
 	return a;
 }
 
+/* The figures that are estimates, not measurements (docs/json.md): in
+ * contention mode, every hold figure (sampled) and what depends on it. */
+static json_t *estimated_json(struct jb *b, const struct model *m)
+{
+	static const char *const contention[] = {
+		"gil.held_ns", "gil.held_share", "gil.holder_switches",
+		"threads[].hold_ns", "threads[].hold", "threads[].open_hold_ns",
+		"verdict",
+	};
+	json_t *a = json_array();
+
+	if (!strcmp(m->mode, "contention"))
+		for (size_t i = 0; i < sizeof(contention) / sizeof(*contention); i++)
+			append(b, a, json_string(contention[i]));
+	return a;
+}
+
 static json_t *build(struct jb *b, const struct model *m,
 		     const struct report_opts *o)
 {
@@ -276,6 +296,7 @@ static json_t *build(struct jb *b, const struct model *m,
 	put(b, root, "schema", json_string("giltrace/1"));
 	put(b, root, "giltrace_version", json_string(GILTRACE_VERSION));
 	put(b, root, "mode", jstr(m->mode));
+	put(b, root, "estimated", estimated_json(b, m));
 	put(b, root, "target", target_json(b, m));
 	put(b, root, "interval_ns", jint(model__interval_ns(m)));
 	put(b, root, "switch_interval_ns", jint(m->switch_interval_ns));

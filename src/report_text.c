@@ -327,6 +327,15 @@ static void print_header(FILE *out, const struct model *m,
 		fprintf(out, ", switch interval unknown\n");
 	}
 	fmt_dur(a, sizeof(a), held);
+	if (!strcmp(m->mode, "contention")) {
+		fprintf(out, "mode      contention: waits that blocked, exact; holds "
+			"estimated from CPU samples (%u Hz a CPU)\n", m->sample_hz);
+		fprintf(out, "GIL       %sheld ~%.1f%% of the traced time%s (~%s, "
+			"estimated), %" PRIu64 " acquisitions after a blocking wait\n",
+			col(o, C_BOLD), 100.0 * held_share(m), col(o, C_OFF), a,
+			m->acquisitions);
+		return;
+	}
 	fprintf(out, "GIL       %sheld %.1f%% of the traced time%s (%s),"
 		" %" PRIu64 " acquisitions, %" PRIu64 " holder switches\n",
 		col(o, C_BOLD), 100.0 * held_share(m), col(o, C_OFF), a,

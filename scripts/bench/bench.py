@@ -2,8 +2,8 @@
 """bench.py - scripts/bench.sh's driver: what giltrace costs the program it traces.
 
 One run prints one table: workload x interpreter x tracer (untraced, the
-floor, giltrace, giltrace with its event stream on, the bpftrace
-equivalent), each the median of ROUNDS interleaved rounds (A B C A B C ...),
+floor, giltrace, giltrace with its event stream on, with Python stacks,
+in contention mode, the bpftrace equivalent), each the median of ROUNDS interleaved rounds (A B C A B C ...),
 with the ratio to untraced. The floor is a bpftrace script with empty
 actions at giltrace's own take_gil entries and drop_gil sites: what two
 probe hits per GIL cycle cost whatever their programs do. Every variant launches
@@ -17,7 +17,8 @@ Environment (all optional):
   CPU_ROUNDS=ROUNDS   rounds of the cpu workload (the issue asks for 15); rounds
                       past ROUNDS run the cpu workload alone, still interleaved
   VARIANTS=...        which tracers, default untraced,floor,giltrace,
-                      giltrace+stream,bpftrace (untraced is always run)
+                      giltrace+stream,giltrace+stacks,contention,bpftrace
+                      (untraced is always run)
   WORKLOADS=cpu,io    which workloads
   PYTHONS=a,b         interpreter binaries instead of the default set
   GILTRACE=path       default: build/giltrace
@@ -47,8 +48,9 @@ RESULT_RE = re.compile(rb"giltrace-bench: elapsed=([0-9.]+) cpu=([0-9.]+)")
 BT_COUNT_RE = re.compile(rb"^@(acq|rel): (\d+)", re.M)
 ATTACH_RE = b"giltrace: tracing PID"
 BT_ATTACH_RE = re.compile(rb"^Attaching (\d+) probes?", re.M)
-ALL_VARIANTS = ("untraced", "floor", "giltrace", "giltrace+stream", "bpftrace")
-GILTRACE_VARIANTS = ("giltrace", "giltrace+stream")
+ALL_VARIANTS = ("untraced", "floor", "giltrace", "giltrace+stream", "giltrace+stacks",
+		"contention", "bpftrace")
+GILTRACE_VARIANTS = ("giltrace", "giltrace+stream", "giltrace+stacks", "contention")
 
 
 def env_int(name, default):
@@ -573,6 +575,13 @@ def command(variant, py, wl, giltrace, setup, jpath):
 		# while tracing, then render it (here to /dev/null) at the end.
 		return [giltrace, "-o", "/dev/null", "--json", jpath,
 			"--perfetto", "/dev/null", "--"] + argv
+	if variant == "giltrace+stacks":
+		# Python stacks at every wait and hold, folded at the end.
+		return [giltrace, "-o", "/dev/null", "--json", jpath,
+			"--folded", "/dev/null", "--"] + argv
+	if variant == "contention":
+		return [giltrace, "--mode", "contention", "-o", "/dev/null",
+			"--json", jpath, "--"] + argv
 	if variant == "floor":
 		return setup["floor_argv"] + ["-c", " ".join(argv), setup["floor"]]
 	return setup["bt_argv"] + ["-c", " ".join(argv), setup["bt"]]
@@ -684,7 +693,9 @@ FOOTER = (
 	"GIL cycle whose programs do nothing, the cost no exact tracer can go below; "
 	"giltrace+stream: giltrace with its event stream on (--perfetto /dev/null: every "
 	"GIL cycle goes through the ring buffer to its temporary trace file while tracing, "
-	"rendered at exit, after the workload's span).",
+	"rendered at exit, after the workload's span); giltrace+stacks: --folded (a Python "
+	"stack walk per GIL cycle, holder samples); contention: --mode contention (only "
+	"blocking waits probed, holds sampled).",
 )
 
 
@@ -817,6 +828,13 @@ def issue3_goals(wl, label, ratios, meds, coll, attach, cells):
 		out.append(where + "exact mode vs floor: giltrace/floor = %.2f (goal ≤ 1.25): %s%s"
 			   % (x, met(x, 1.25), " (run-to-run noise %.0f%%)" % (noise * 100)
 			      if noise else ""))
+	st = ratios.get("giltrace+stacks")
+	if st and g:
+		out.append(where + "stacks: giltrace+stacks / giltrace = %.2f (issue 5 goal ≤ 1.3): %s"
+			   % (st / g, met(st / g, 1.3)))
+	ct = ratios.get("contention")
+	if wl == "io" and ct:
+		out.append(where + "io: --mode contention %.2fx (goal ≤ 1.2x): %s" % (ct, met(ct, 1.2)))
 	if wl == "cpu" and g:
 		noise = noise_of(cells, wl, label, ("untraced", "giltrace"))
 		out.append(where + "cpu: giltrace ≤ 1.03x: %.2fx, median of %d rounds (the goal "
