@@ -567,8 +567,12 @@ def validate_json(doc, launch=False):
     if doc.get("schema") != "giltrace/1":
         errs.append("schema is %r, not 'giltrace/1'" % doc.get("schema"))
     need(doc, "giltrace_version", str, "top")
-    if doc.get("mode") != "exact":
-        errs.append("mode is %r, not 'exact'" % doc.get("mode"))
+    mode = doc.get("mode")
+    if mode not in ("exact", "contention"):
+        errs.append("mode is %r, not 'exact' or 'contention'" % mode)
+    est = need(doc, "estimated", list, "top")
+    if est is not None and (mode == "exact") != (est == []):
+        errs.append("mode %r with estimated figures %r" % (mode, est))
     t = need(doc, "target", dict, "top")
     if t is not None:
         need(t, "pid", num, "target")
@@ -590,7 +594,8 @@ def validate_json(doc, launch=False):
                 if isinstance(p.get("address"), str) and not re.match(r"^0x[0-9a-fA-F]+$", p["address"]):
                     errs.append("%s.address %r is not 0x-hex" % (w, p["address"]))
             funcs = set(p.get("function") for p in probes if isinstance(p, dict))
-            for f in ("take_gil", "drop_gil"):
+            # Contention mode probes take_gil's blocking path only.
+            for f in (("take_gil",) if mode == "contention" else ("take_gil", "drop_gil")):
                 if f not in funcs:
                     errs.append("no probe on %s (functions: %s)" % (f, sorted(funcs, key=str)))
     iv = need(doc, "interval_ns", num, "top")
@@ -629,7 +634,7 @@ def validate_json(doc, launch=False):
                 if not (2 ** top <= d["max_ns"] < 2 ** (top + 1)) and top < len(h) - 1:
                     errs.append("%s.%s: max %d not in the highest log2 bucket [2^%d, 2^%d)" % (
                         w, kind, d["max_ns"], top, top + 1))
-        if isinstance(th.get("hold"), dict) and isinstance(th.get("acquisitions"), int):
+        if mode == "exact" and isinstance(th.get("hold"), dict) and isinstance(th.get("acquisitions"), int):
             hc = th["hold"].get("count")
             if isinstance(hc, int) and not (th["acquisitions"] - 1 <= hc <= th["acquisitions"] + 1):
                 errs.append("%s: hold.count %d vs acquisitions %d differ by more than one open hold" % (
