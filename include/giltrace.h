@@ -98,10 +98,10 @@ struct gt_thread {
 	__u64 exit_ns;        /* set in the exit record */
 	/* --stacks: stack ids (struct gt_stack), 0 none */
 	__u64 wait_stack;     /* of the wait in progress */
-	__u64 drop_stack;     /* at the last release: the next wait's, unless
-			       * the thread state changed (no Python code runs
-			       * between drop_gil and take_gil) */
-	__u64 drop_tstate;    /* the thread state of that release */
+	__u64 pending_hold_ns; /* the last hold, whose stack the next take_gil
+				* walks (no Python code runs in between) */
+	__u64 pending_tstate;  /* the thread state of that release */
+	__u64 pending_release_ns; /* when it was */
 	__u64 hold_mark_ns;   /* the hold in progress is attributed to stacks up
 			       * to here (holder samples) */
 	__u64 sample_stack;   /* stack of the last holder sample of this hold */
@@ -145,6 +145,8 @@ enum gt_rec_type {
 	GT_REC_ABANDONED = 3,   /* struct gt_rec_cycle: a wait ended by the thread's exit */
 	GT_REC_LOST = 4,        /* struct gt_rec_lost: records the buffer could not take */
 	GT_REC_STACK = 5,       /* struct gt_rec_stack: a stack seen for the first time */
+	GT_REC_HOLD_STACK = 6,  /* struct gt_rec_hold_stack: the stack of a thread's
+				   last release, known only after it (--stacks) */
 };
 
 /* bpf_cookie of a take_gil entry probe: which argument (1-6) is the
@@ -187,7 +189,18 @@ struct gt_rec_cycle {
 	__u32 cpu;   /* CPU of the release */
 	__u32 flags; /* GT_CYC_* */
 	__u64 wait_stack; /* stack id (struct gt_stack) of the wait, 0 none */
-	__u64 hold_stack; /* stack id at the release, 0 none */
+	__u64 hold_stack; /* stack id at the release, 0: the same thread's next
+			     cycle's wait_stack (taken at its take_gil entry) */
+};
+
+/* --stacks with the event stream: a cycle's hold_stack is its thread's next
+ * wait_stack; the last cycle of a thread (it exits, or tracing ends) gets
+ * its hold stack from this record. */
+struct gt_rec_hold_stack {
+	__u32 type; /* GT_REC_HOLD_STACK */
+	__u32 tid;
+	__u64 release_ns; /* the cycle's release */
+	__u64 stack;
 };
 
 /* Records lost between first_ns and last_ns (ring buffer full). */

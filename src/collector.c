@@ -185,6 +185,27 @@ void collector__close_stacks(struct collector *c)
 			model_stacks__add_weight(ms, k->tid, k->first_seen_ns,
 						 GT_W_WAIT, (uint32_t)si, 0,
 						 t->open_wait_ns);
+		if (k->pending_hold_ns && !t->exited) {
+			/* Released, and no take_gil since: the thread runs no
+			 * Python code, its stack is still the release's. */
+			id = c->m->target_exited ? 0 :
+			     walk_now(c, k->pending_tstate ? k->pending_tstate : k->tstate);
+			si = stack_index(c, id);
+			if (si >= 0)
+				model_stacks__add_weight(ms, k->tid, k->first_seen_ns,
+							 GT_W_HOLD, (uint32_t)si, 1,
+							 k->pending_hold_ns);
+			if (c->w && id) {
+				struct gt_rec_hold_stack r = {
+					.type = GT_REC_HOLD_STACK, .tid = k->tid,
+					.release_ns = k->pending_release_ns,
+					.stack = id,
+				};
+
+				if (trace_writer__record(c->w, &r, sizeof(r)))
+					c->write_errors++;
+			}
+		}
 		if (!t->open_hold_ns)
 			continue;
 		from = k->hold_mark_ns > k->since_ns ? k->hold_mark_ns : k->since_ns;
@@ -192,7 +213,7 @@ void collector__close_stacks(struct collector *c)
 			continue;
 		id = k->sample_stack;
 		if (!id && !c->m->target_exited)
-			id = walk_now(c, k->tstate ? k->tstate : k->drop_tstate);
+			id = walk_now(c, k->tstate);
 		si = stack_index(c, id);
 		if (si >= 0)
 			model_stacks__add_weight(ms, k->tid, k->first_seen_ns,
@@ -223,6 +244,10 @@ static int on_record(void *ctx, void *data, size_t size)
 	case GT_REC_STACK:
 		if (c->sym && size >= sizeof(struct gt_rec_stack))
 			add_stack(c, &((const struct gt_rec_stack *)data)->s);
+		break;
+	case GT_REC_HOLD_STACK:
+		if (c->w && trace_writer__record(c->w, data, size))
+			c->write_errors++;
 		break;
 	case GT_REC_CYCLE:
 	case GT_REC_ABANDONED:

@@ -74,6 +74,8 @@ struct builder {
 	size_t lcap;
 	uint32_t last_tid;    /* holder switches in file order */
 	uint64_t stream_switches;
+	struct gt_rec_hold_stack *hs; /* --stacks: last holds' stacks */
+	size_t nhs, hscap;
 };
 
 /* ---- threads ------------------------------------------------------------ */
@@ -318,6 +320,54 @@ static int on_cycle(struct builder *b, const struct gt_rec_cycle *r)
 	return add_cycle(b, (size_t)ti, &c);
 }
 
+/* Kept until the cycles are sorted (apply_hold_stacks). */
+static int on_hold_stack(struct builder *b, const struct gt_rec_hold_stack *r)
+{
+	if (b->nhs == b->hscap) {
+		size_t nc = b->hscap ? b->hscap * 2 : 16;
+		struct gt_rec_hold_stack *v = realloc(b->hs, nc * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		b->hs = v;
+		b->hscap = nc;
+	}
+	b->hs[b->nhs++] = *r;
+	return 0;
+}
+
+/* The cycle of thread @t released at @release, or NULL. */
+static struct tl_cycle *cycle_released_at(struct tl_thread *t, uint64_t release)
+{
+	size_t lo = 0, hi = t->ncycles;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->cycles[mid].release < release)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < t->ncycles && t->cycles[lo].release == release ? &t->cycles[lo] : NULL;
+}
+
+static void apply_hold_stacks(struct builder *b)
+{
+	struct timeline *tl = b->tl;
+
+	for (size_t i = 0; i < b->nhs; i++)
+		for (size_t j = 0; j < tl->nthreads; j++) {
+			struct tl_cycle *c;
+
+			if (tl->threads[j].tid != b->hs[i].tid)
+				continue;
+			c = cycle_released_at(&tl->threads[j], b->hs[i].release_ns);
+			if (c && !c->hold_stack)
+				c->hold_stack = b->hs[i].stack;
+		}
+}
+
 static int on_lost(struct builder *b, const struct gt_rec_lost *r)
 {
 	struct timeline *tl = b->tl;
@@ -368,6 +418,10 @@ static int on_record(const void *rec, size_t size, void *ctx)
 		if (size != sizeof(struct gt_rec_lost))
 			return 0;
 		return on_lost(b, rec);
+	case GT_REC_HOLD_STACK:
+		if (size != sizeof(struct gt_rec_hold_stack))
+			return 0;
+		return on_hold_stack(b, rec);
 	default:
 		return 0;
 	}
@@ -677,10 +731,19 @@ static int analyse(struct builder *b)
 	size_t n;
 	int rc;
 
-	for (size_t i = 0; i < tl->nthreads; i++)
-		if (tl->threads[i].ncycles > 1)
-			qsort(tl->threads[i].cycles, tl->threads[i].ncycles,
-			      sizeof(struct tl_cycle), cmp_cycle);
+	for (size_t i = 0; i < tl->nthreads; i++) {
+		struct tl_thread *t = &tl->threads[i];
+
+		if (t->ncycles > 1)
+			qsort(t->cycles, t->ncycles, sizeof(struct tl_cycle),
+			      cmp_cycle);
+		/* --stacks: a hold's stack is taken at the thread's next
+		 * take_gil entry, as that cycle's wait stack (giltrace.h). */
+		for (size_t j = 0; j + 1 < t->ncycles; j++)
+			if (!t->cycles[j].hold_stack)
+				t->cycles[j].hold_stack = t->cycles[j + 1].wait_stack;
+	}
+	apply_hold_stacks(b);
 	if (tl->nlost > 1)
 		qsort(tl->lost, tl->nlost, sizeof(*tl->lost), cmp_span);
 	rc = collect_holds(tl, &h, &n);
@@ -707,6 +770,7 @@ static void builder_free(struct builder *b)
 	free(b->keys);
 	free(b->xkeys);
 	free(b->xidx);
+	free(b->hs);
 }
 
 int timeline__build(struct timeline *tl, struct trace_reader *r,

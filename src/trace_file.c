@@ -48,6 +48,7 @@ static const char END_MAGIC[8] = { 'G', 'I', 'L', 'T', 'E', 'N', 'D', '!' };
 #define REC_CYCLE_LEN 40        /* a cycle without stack ids */
 #define REC_CYCLE_STACKS_LEN 56 /* with them (format 2, --stacks) */
 #define REC_LOST_LEN 32
+#define REC_HOLD_STACK_LEN 24
 #define REC_MAX_LEN 56
 
 /* Blocks: the writer's targets, and the reader's hard limit. */
@@ -178,9 +179,40 @@ static size_t rec_encoded_len(uint32_t type)
 		return REC_CYCLE_LEN;
 	case GT_REC_LOST:
 		return REC_LOST_LEN;
+	case GT_REC_HOLD_STACK:
+		return REC_HOLD_STACK_LEN;
 	default:
 		return 0;
 	}
+}
+
+static size_t rec_struct_size(uint32_t type)
+{
+	switch (type) {
+	case GT_REC_LOST:
+		return sizeof(struct gt_rec_lost);
+	case GT_REC_HOLD_STACK:
+		return sizeof(struct gt_rec_hold_stack);
+	default:
+		return sizeof(struct gt_rec_cycle);
+	}
+}
+
+static void encode_hold_stack(uint8_t *p, const struct gt_rec_hold_stack *h)
+{
+	put_le32(p, h->type);
+	put_le32(p + 4, h->tid);
+	put_le64(p + 8, h->release_ns);
+	put_le64(p + 16, h->stack);
+}
+
+static void decode_hold_stack(const uint8_t *p, struct gt_rec_hold_stack *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->type = get_le32(p);
+	h->tid = get_le32(p + 4);
+	h->release_ns = get_le64(p + 8);
+	h->stack = get_le64(p + 16);
 }
 
 static bool rec_len_ok(uint32_t type, size_t len)
@@ -371,13 +403,12 @@ int trace_writer__record(struct trace_writer *w, const void *rec, size_t size)
 	len = rec_encoded_len(type);
 	if (!len)
 		return -EINVAL;
-	if (size != (type == GT_REC_LOST ? sizeof(struct gt_rec_lost) :
-					   sizeof(struct gt_rec_cycle)))
+	if (size != rec_struct_size(type))
 		return -EINVAL;
 	if (w->blen + 4 + REC_MAX_LEN > BLOCK_TARGET && trace_writer__flush(w))
 		return w->error;
 	p = w->blk + w->blen;
-	if (type != GT_REC_LOST) {
+	if (type == GT_REC_CYCLE || type == GT_REC_ABANDONED) {
 		struct gt_rec_cycle c;
 
 		memcpy(&c, rec, sizeof(c));
@@ -390,6 +421,11 @@ int trace_writer__record(struct trace_writer *w, const void *rec, size_t size)
 
 		memcpy(&l, rec, sizeof(l));
 		encode_lost(p + 4, &l);
+	} else if (type == GT_REC_HOLD_STACK) {
+		struct gt_rec_hold_stack h;
+
+		memcpy(&h, rec, sizeof(h));
+		encode_hold_stack(p + 4, &h);
 	} else {
 		struct gt_rec_cycle c;
 
@@ -1569,6 +1605,14 @@ static int parse_block(struct trace_reader *r, const uint8_t *p, size_t n,
 
 			decode_lost(p + pos + 4, &l);
 			rc = cb(&l, sizeof(l), ctx);
+			if (rc)
+				return rc;
+		} else if (type == GT_REC_HOLD_STACK) {
+			struct gt_rec_hold_stack h;
+			int rc;
+
+			decode_hold_stack(p + pos + 4, &h);
+			rc = cb(&h, sizeof(h), ctx);
 			if (rc)
 				return rc;
 		} else {
