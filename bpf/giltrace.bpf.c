@@ -41,6 +41,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 const volatile __u32 targ_tgid = 0;
 const volatile bool emit_cycles = false; /* the event stream is on */
 const volatile bool capture_stacks = false; /* --stacks */
+const volatile bool capture_native = false; /* --native */
 const volatile bool contention = false; /* --mode contention */
 /* How this interpreter's frames are walked (src/py_layout.c): read-only,
  * so the verifier sees every offset as a constant. */
@@ -353,24 +354,69 @@ static __always_inline __u32 buf_u32(const __u8 *b, __u32 off)
 }
 
 /* Send stack @s to userspace unless it was sent already. */
-static __always_inline void send_stack(struct gt_stack *s)
+/*
+ * --native: the user registers at the probe, in DWARF order, and the user
+ * stack from rsp: up to the end of its page, then one more page when it
+ * is mapped (a main thread's stack may end within 8 KiB of rsp).
+ */
+static __always_inline void native_regs(struct gt_native *n, struct pt_regs *r)
 {
-	struct gt_rec_stack *r;
+	__u64 sp = PT_REGS_SP(r);
+	__u32 first = 4096 - (sp & 4095);
+
+	n->regs[0] = r->ax;  n->regs[1] = r->dx;  n->regs[2] = r->cx;
+	n->regs[3] = r->bx;  n->regs[4] = r->si;  n->regs[5] = r->di;
+	n->regs[6] = r->bp;  n->regs[7] = sp;     n->regs[8] = r->r8;
+	n->regs[9] = r->r9;  n->regs[10] = r->r10; n->regs[11] = r->r11;
+	n->regs[12] = r->r12; n->regs[13] = r->r13; n->regs[14] = r->r14;
+	n->regs[15] = r->r15; n->regs[16] = r->ip;
+	n->pad = 0;
+	n->stack_len = 0;
+	if (first > 4096)
+		return;
+	if (bpf_probe_read_user(n->stack, first, (void *)sp))
+		return;
+	n->stack_len = first;
+	if (!bpf_probe_read_user(n->stack + first, 4096, (void *)(sp + first)))
+		n->stack_len = first + 4096;
+}
+
+/* Send stack @s to userspace unless it was sent already; with --native
+ * and user registers @ur, what its native frames need too. */
+static __always_inline void send_stack(struct gt_stack *s, struct pt_regs *ur)
+{
 	__u8 one = 1;
 
 	if (bpf_map_lookup_elem(&stacks_seen, &s->id))
 		return;
-	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-	if (!r) {
-		__sync_fetch_and_add(&g.stacks_lost, 1);
-		return;
+	if (capture_native && ur) {
+		struct gt_rec_stack_native *r;
+
+		r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+		if (!r) {
+			__sync_fetch_and_add(&g.stacks_lost, 1);
+			return;
+		}
+		r->type = GT_REC_STACK_NATIVE;
+		r->pad = 0;
+		bpf_probe_read_kernel(&r->s, sizeof(r->s), s);
+		native_regs(&r->n, ur);
+		bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
+	} else {
+		struct gt_rec_stack *r;
+
+		r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+		if (!r) {
+			__sync_fetch_and_add(&g.stacks_lost, 1);
+			return;
+		}
+		r->type = GT_REC_STACK;
+		r->pad = 0;
+		bpf_probe_read_kernel(&r->s, sizeof(r->s), s);
+		/* Woken now: userspace must name the frames while the
+		 * process still has the code objects. New stacks are rare. */
+		bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
 	}
-	r->type = GT_REC_STACK;
-	r->pad = 0;
-	bpf_probe_read_kernel(&r->s, sizeof(r->s), s);
-	/* Woken now: userspace must name the frames while the process
-	 * still has the code objects. New stacks are rare. */
-	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
 	bpf_map_update_elem(&stacks_seen, &s->id, &one, BPF_ANY);
 }
 
@@ -435,7 +481,7 @@ static long walk_one(__u32 i, void *data)
  * (3.12+) skipped. Consistent only while the thread runs no Python code,
  * or is the current thread.
  */
-static __always_inline __u64 walk_stack(__u64 tstate)
+static __always_inline __u64 walk_stack(__u64 tstate, struct pt_regs *ur)
 {
 	struct walk_ctx c = { .f = tstate, .h = GT_FNV_OFFSET };
 	struct walk_scratch *w;
@@ -460,16 +506,27 @@ static __always_inline __u64 walk_stack(__u64 tstate)
 	bpf_loop(GT_STACK_MAX + 16, walk_one, &c, 0);
 	if (c.f)
 		c.flags |= GT_STK_TRUNCATED;
+	if (capture_native && ur) {
+		/* --native: a stack's native frames are those of its first
+		 * occurrence; the caller of take_gil (the return address at
+		 * the entry's rsp) keeps different C paths apart, e.g. a new
+		 * thread's first take_gil from the interpreter's own. */
+		__u64 ra = 0;
+
+		bpf_probe_read_user(&ra, sizeof(ra), (void *)PT_REGS_SP(ur));
+		c.h = gt_hash_frame(c.h, ra, 0);
+	}
 	w->s.id = gt_hash_end(c.h, c.flags, c.depth);
 	w->s.depth = c.depth;
 	w->s.flags = c.flags;
-	send_stack(&w->s);
+	send_stack(&w->s, ur);
 	return w->s.id;
 }
 
-/* Add @ns (one interval) to the thread's weight of @kind at @stack. */
-static __always_inline void add_weight(struct gt_thread *t, __u32 kind,
-				       __u64 stack, __u64 ns)
+/* Add @ns to the thread's weight of @kind at @stack: one interval when
+ * @cnt is 1, or a sample of one (0). */
+static __always_inline void add_weight_n(struct gt_thread *t, __u32 kind,
+					 __u64 stack, __u64 ns, __u64 cnt)
 {
 	struct gt_stack_key k = {
 		.tid = t->tid,
@@ -477,7 +534,7 @@ static __always_inline void add_weight(struct gt_thread *t, __u32 kind,
 		.first_seen_ns = t->first_seen_ns,
 		.stack_id = stack,
 	};
-	struct gt_stack_val *v, nv = { 1, ns };
+	struct gt_stack_val *v, nv = { cnt, ns };
 
 	v = bpf_map_lookup_elem(&stack_weights, &k);
 	if (!v) {
@@ -490,8 +547,15 @@ static __always_inline void add_weight(struct gt_thread *t, __u32 kind,
 		}
 	}
 	/* Atomic: a holder sample may come from another CPU. */
-	__sync_fetch_and_add(&v->count, 1);
+	if (cnt)
+		__sync_fetch_and_add(&v->count, cnt);
 	__sync_fetch_and_add(&v->ns, ns);
+}
+
+static __always_inline void add_weight(struct gt_thread *t, __u32 kind,
+				       __u64 stack, __u64 ns)
+{
+	add_weight_n(t, kind, stack, ns, 1);
 }
 
 /*
@@ -503,13 +567,14 @@ static __always_inline void add_weight(struct gt_thread *t, __u32 kind,
  * measured 2.8x the cost on the I/O-heavy benchmark). A changed thread
  * state (3.12+ can swap them) gets its own walk.
  */
-static __always_inline void stacks_at_take(struct gt_thread *t, __u64 ts)
+static __always_inline void stacks_at_take(struct gt_thread *t, __u64 ts,
+					   struct pt_regs *ur)
 {
-	__u64 stack = walk_stack(ts ?: t->tstate);
+	__u64 stack = walk_stack(ts ?: t->tstate, ur);
 
 	if (t->pending_hold_ns) {
 		__u64 hs = !t->pending_tstate || !ts || ts == t->pending_tstate ?
-			   stack : walk_stack(t->pending_tstate);
+			   stack : walk_stack(t->pending_tstate, NULL);
 
 		add_weight(t, GT_W_HOLD, hs, t->pending_hold_ns);
 		t->pending_hold_ns = 0;
@@ -570,7 +635,7 @@ int take_enter(struct pt_regs *ctx)
 	t->cyc_flags = 0;
 	ts = tstate_arg(ctx, bpf_get_attach_cookie(ctx));
 	if (capture_stacks)
-		stacks_at_take(t, ts);
+		stacks_at_take(t, ts, ctx);
 	if (ts)
 		t->tstate = ts;
 	return 0;
@@ -740,10 +805,10 @@ int sample_holder(void *ctx)
 	} else {
 		return 0;
 	}
-	stack = walk_stack(t->tstate);
+	stack = walk_stack(t->tstate, NULL);
 	from = t->hold_mark_ns > acq ? t->hold_mark_ns : acq;
 	if (now > from)
-		add_weight(t, GT_W_HOLD, stack, now - from);
+		add_weight_n(t, GT_W_HOLD, stack, now - from, 0);
 	t->hold_mark_ns = now;
 	t->sample_stack = stack;
 	__sync_fetch_and_add(&g.samples, 1);
@@ -957,7 +1022,7 @@ int BPF_PROG(thread_exit, struct task_struct *task)
 	}
 	if (capture_stacks && t->pending_hold_ns) {
 		/* Its last release had no take_gil after it: walk now. */
-		__u64 hs = walk_stack(t->pending_tstate);
+		__u64 hs = walk_stack(t->pending_tstate, NULL);
 
 		add_weight(t, GT_W_HOLD, hs, t->pending_hold_ns);
 		t->pending_hold_ns = 0;

@@ -147,6 +147,8 @@ enum gt_rec_type {
 	GT_REC_STACK = 5,       /* struct gt_rec_stack: a stack seen for the first time */
 	GT_REC_HOLD_STACK = 6,  /* struct gt_rec_hold_stack: the stack of a thread's
 				   last release, known only after it (--stacks) */
+	GT_REC_STACK_NATIVE = 7, /* struct gt_rec_stack_native: GT_REC_STACK with
+				    the registers and stack to unwind (--native) */
 };
 
 /* bpf_cookie of a take_gil entry probe: which argument (1-6) is the
@@ -360,6 +362,15 @@ struct gt_native {
 	__u32 stack_len;   /* bytes valid in stack[], 0: no native capture */
 	__u32 pad;
 	__u8 stack[GT_NATIVE_STACK]; /* user memory [regs[7], regs[7] + stack_len) */
+};
+
+/* --native: a new stack, with what userspace needs to unwind the native
+ * frames of its first occurrence (at a take_gil entry). */
+struct gt_rec_stack_native {
+	__u32 type; /* GT_REC_STACK_NATIVE */
+	__u32 pad;
+	struct gt_stack s;
+	struct gt_native n;
 };
 
 /* What a stack's weight measures. */

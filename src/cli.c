@@ -36,6 +36,7 @@ static const char doc[] =
 "  giltrace --folded wait.folded -- python3 app.py   # where threads wait:\n"
 "      flamegraph.pl wait.folded > wait.svg          #  a flame graph\n"
 "  giltrace -p 1234 -d 10 --folded - --weight hold   # where the GIL is held\n"
+"  giltrace --native --folded w.folded -- python3 app.py  # and which C calls\n"
 "  giltrace -p 1234 -d 10 --pprof gil.pb.gz          # go tool pprof -top gil.pb.gz\n"
 "  giltrace --mode contention -p 1234   # cheapest: blocking waits only, holds sampled\n"
 "\n"
@@ -62,6 +63,7 @@ static const char doc[] =
 #define OPT_PPROF 15
 #define OPT_SAMPLE_HZ 16
 #define OPT_MODE 17
+#define OPT_NATIVE 18
 
 static const struct argp_option opts[] = {
 	{ 0, 0, 0, 0, "Target:", 1 },
@@ -94,6 +96,8 @@ static const struct argp_option opts[] = {
 	  "microseconds), hold (microseconds) or count (waits)", 5 },
 	{ "pprof", OPT_PPROF, "FILE", 0, "Write a pprof profile (gzipped "
 	  "profile.proto, wait and hold) to FILE; implies --stacks", 5 },
+	{ "native", OPT_NATIVE, 0, 0, "Also the native (C) frames from the Python "
+	  "code to the GIL call, unwound with the binaries' CFI; implies --stacks", 5 },
 	{ "sample-hz", OPT_SAMPLE_HZ, "HZ", 0, "Sample the GIL holder HZ times a "
 	  "second per CPU: its stack during long holds (--stacks, default 199), "
 	  "hold estimates (--mode contention, default 997); 0: off", 5 },
@@ -261,6 +265,10 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_PPROF:
 		env->pprof = arg;
+		env->stacks = true;
+		break;
+	case OPT_NATIVE:
+		env->native = true;
 		env->stacks = true;
 		break;
 	case OPT_SAMPLE_HZ:

@@ -42,6 +42,7 @@ struct env {
 	uint32_t sample_hz;     /* --sample-hz: holder samples a second, 0 off */
 	bool sample_hz_set;
 	bool contention;        /* --mode contention */
+	bool native;            /* --native (implies --stacks) */
 };
 
 /* Parse argv into @env. On a usage error prints one line and returns

@@ -10,6 +10,7 @@
 #include "model.h"
 #include "model_stacks.h"
 #include "py_symbolize.h"
+#include "native_unwind.h"
 #include "probes.h"
 #include "trace_file.h"
 #include "timeline.h"
@@ -25,6 +26,22 @@ struct collector {
 	uint64_t records, write_errors;
 	struct py_symbolizer *sym; /* --stacks */
 	struct py_frame_info fi;   /* scratch: large */
+	struct native_unwinder *nu; /* --native */
+	uint64_t native_failed;    /* stacks whose native frames could not be had */
+	struct pending_native **pending;
+	size_t npending, cap_pending;
+};
+
+/* Native frames: room for the C path and a thread's whole stack. */
+#define NATIVE_MAX 128
+
+/* A new stack whose native frames are not unwound yet. */
+struct pending_native {
+	uint64_t id;
+	uint32_t flags, n;
+	bool python;              /* it has Python frames */
+	uint32_t fr[GT_STACK_MAX + 2 + NATIVE_MAX]; /* frames so far */
+	struct gt_native nat;
 };
 
 /* ---- --stacks ---------------------------------------------------------- */
@@ -40,10 +57,94 @@ static int mark_frame(struct model_stacks *ms, const char *mark)
  * when it was deeper than the walk, "[unknown]" where a frame could not be
  * read, "[no Python frames]" for a thread that ran none.
  */
-static int add_stack(struct collector *c, const struct gt_stack *st)
+/* Is @fn CPython's bytecode interpreter loop (the C frame that runs
+ * Python frames)? _PyEval_EvalFrameDefault 3.6-3.13, with an LTO suffix
+ * in some builds. */
+static bool eval_loop(const char *fn)
+{
+	return !strncmp(fn, "_PyEval_EvalFrameDefault", 24) ||
+	       !strncmp(fn, "PyEval_EvalFrameEx", 18);
+}
+
+/*
+ * --native: the C frames to put after the Python ones, root first in
+ * @fr: the frames between the innermost interpreter loop and the GIL
+ * call (what the Python code called that released or took the GIL), or,
+ * for a thread with no Python frames, its whole native stack. Nothing
+ * when the stack cannot be unwound as far as the interpreter loop.
+ */
+static uint32_t native_frames(struct collector *c, const struct gt_native *n,
+			      bool has_python, uint32_t *fr, uint32_t room)
 {
 	struct model_stacks *ms = c->m->stacks;
-	uint32_t fr[GT_STACK_MAX + 2], n = 0, depth = st->depth;
+	uint64_t pcs[NATIVE_MAX];
+	struct native_frame nf;
+	size_t np = 0, top;
+	uint32_t k = 0;
+	int r, f;
+
+	r = native_unwind__stack(c->nu, n, pcs, NATIVE_MAX, &np);
+	if (np == 0) {
+		c->native_failed++;
+		return 0;
+	}
+	top = np;
+	for (size_t i = 0; i < np; i++) {
+		if (native_unwind__symbolize(c->nu, pcs[i], i > 0, &nf) == 0 &&
+		    eval_loop(nf.function)) {
+			top = i;
+			break;
+		}
+	}
+	if (has_python && top == np) {
+		/* No interpreter loop in what could be unwound. */
+		c->native_failed++;
+		return 0;
+	}
+	if (!has_python && r != 0 && r != 1) {
+		if ((f = mark_frame(ms, MS_TRUNCATED)) >= 0 && k < room)
+			fr[k++] = (uint32_t)f;
+	}
+	for (size_t i = top; i-- > 0 && k < room;) {
+		native_unwind__symbolize(c->nu, pcs[i], i > 0, &nf);
+		f = model_stacks__frame(ms, MF_NATIVE, nf.function, "", 0,
+					nf.module);
+		if (f < 0)
+			break;
+		fr[k++] = (uint32_t)f;
+	}
+	return k;
+}
+
+static int add_stack_n(struct collector *c, const struct gt_stack *st,
+		       const struct gt_native *nat);
+
+static int grow_pending(struct collector *c)
+{
+	struct pending_native **v;
+	size_t n;
+
+	if (c->npending < c->cap_pending)
+		return 0;
+	n = c->cap_pending ? 2 * c->cap_pending : 16;
+	v = realloc(c->pending, n * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	c->pending = v;
+	c->cap_pending = n;
+	return 0;
+}
+
+static int add_stack(struct collector *c, const struct gt_stack *st)
+{
+	return add_stack_n(c, st, NULL);
+}
+
+static int add_stack_n(struct collector *c, const struct gt_stack *st,
+		       const struct gt_native *nat)
+{
+	struct model_stacks *ms = c->m->stacks;
+	uint32_t fr[GT_STACK_MAX + 2 + NATIVE_MAX], n = 0, depth = st->depth;
 	int f;
 
 	if (model_stacks__find(ms, st->id) >= 0)
@@ -81,8 +182,56 @@ static int add_stack(struct collector *c, const struct gt_stack *st)
 			return f;
 		fr[n++] = (uint32_t)f;
 	}
+	if (nat && c->nu && nat->stack_len) {
+		/* The Python frames are named now, while the process has
+		 * them; the native ones later (collector__idle): unwinding
+		 * needs only the copy and the ELF files, and the first
+		 * symbolization may load a large debug file. */
+		struct pending_native *pn = malloc(sizeof(*pn));
+
+		if (!pn || grow_pending(c)) {
+			free(pn);
+			return -ENOMEM;
+		}
+		pn->id = st->id;
+		pn->flags = st->flags;
+		pn->python = depth > 0;
+		pn->n = n;
+		memcpy(pn->fr, fr, n * sizeof(*fr));
+		memcpy(&pn->nat, nat, sizeof(*nat));
+		c->pending[c->npending++] = pn;
+		return 0;
+	}
 	f = model_stacks__add(ms, st->id, st->flags, fr, n);
 	return f < 0 ? f : 0;
+}
+
+/* Finish the stacks whose native frames wait (add_stack_n). */
+static void finish_native(struct collector *c)
+{
+	struct model_stacks *ms = c->m->stacks;
+
+	for (size_t i = 0; i < c->npending; i++) {
+		struct pending_native *pn = c->pending[i];
+		uint32_t n = pn->n;
+		int f;
+
+		if (!pn->python && n == 1)
+			n = 0; /* native frames instead of "[no Python frames]" */
+		n += native_frames(c, &pn->nat, pn->python, pn->fr + n,
+				   (uint32_t)(sizeof(pn->fr) / sizeof(pn->fr[0])) - n);
+		if (!n && (f = mark_frame(ms, MS_NO_FRAMES)) >= 0)
+			pn->fr[n++] = (uint32_t)f;
+		model_stacks__add(ms, pn->id, pn->flags, pn->fr, n);
+		free(pn);
+	}
+	c->npending = 0;
+}
+
+void collector__idle(struct collector *c)
+{
+	if (c->npending)
+		finish_native(c);
 }
 
 /* The model's index of stack @id; ids never received become a mark:
@@ -103,6 +252,51 @@ static int stack_index(struct collector *c, uint64_t id)
 	return model_stacks__add(ms, id, 0, &fr, 1);
 }
 
+/*
+ * --native: a hold's stack is the next wait's, whose native frames are the
+ * C path that took the GIL, not the one that released it: holds get the
+ * Python frames only (a variant of the stack, id with the top bit flipped).
+ */
+static int hold_variant(struct collector *c, int si)
+{
+	struct model_stacks *ms = c->m->stacks;
+	const struct model_stack *st = &ms->stacks[si];
+	uint32_t n = st->nframes, *fr;
+	int v;
+
+	if (!c->nu || !n || ms->frames[st->frames[n - 1]].kind != MF_NATIVE)
+		return si;
+	v = model_stacks__find(ms, st->id ^ (1ULL << 63));
+	if (v >= 0)
+		return v;
+	while (n && ms->frames[st->frames[n - 1]].kind == MF_NATIVE)
+		n--;
+	fr = malloc((n + 1) * sizeof(*fr));
+	if (!fr)
+		return -ENOMEM;
+	memcpy(fr, st->frames, n * sizeof(*fr));
+	if (!n) {
+		int f = mark_frame(ms, MS_NO_FRAMES);
+
+		if (f < 0) {
+			free(fr);
+			return f;
+		}
+		fr[n++] = (uint32_t)f;
+	}
+	/* stacks may move: st is not used after this */
+	v = model_stacks__add(ms, st->id ^ (1ULL << 63), st->flags, fr, n);
+	free(fr);
+	return v;
+}
+
+static int weight_stack(struct collector *c, uint32_t kind, uint64_t id)
+{
+	int si = stack_index(c, id);
+
+	return si >= 0 && kind == GT_W_HOLD ? hold_variant(c, si) : si;
+}
+
 static int read_weights(struct collector *c)
 {
 	struct giltrace_bpf *skel = probes__skel(c->p);
@@ -121,7 +315,7 @@ static int read_weights(struct collector *c)
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &v))
 			continue;
-		i = stack_index(c, key.stack_id);
+		i = weight_stack(c, key.kind, key.stack_id);
 		if (i < 0)
 			return i;
 		rc = model_stacks__add_weight(ms, key.tid, key.first_seen_ns,
@@ -140,6 +334,19 @@ int collector__enable_stacks(struct collector *c, struct py_target *t,
 		return -errno;
 	c->m->stacks = model_stacks__new();
 	return c->m->stacks ? 0 : -ENOMEM;
+}
+
+int collector__enable_native(struct collector *c, int pid, char *err,
+			     size_t errlen)
+{
+	char e[512] = "";
+
+	c->nu = native_unwind__new(pid, e, sizeof(e));
+	if (!c->nu) {
+		snprintf(err, errlen, "giltrace: --native: %s", e[0] ? e : strerror(errno));
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* The stack thread @t runs now, walked from userspace; 0 if unreadable. */
@@ -190,7 +397,7 @@ void collector__close_stacks(struct collector *c)
 			 * Python code, its stack is still the release's. */
 			id = c->m->target_exited ? 0 :
 			     walk_now(c, k->pending_tstate ? k->pending_tstate : k->tstate);
-			si = stack_index(c, id);
+			si = weight_stack(c, GT_W_HOLD, id);
 			if (si >= 0)
 				model_stacks__add_weight(ms, k->tid, k->first_seen_ns,
 							 GT_W_HOLD, (uint32_t)si, 1,
@@ -214,7 +421,7 @@ void collector__close_stacks(struct collector *c)
 		id = k->sample_stack;
 		if (!id && !c->m->target_exited)
 			id = walk_now(c, k->tstate);
-		si = stack_index(c, id);
+		si = weight_stack(c, GT_W_HOLD, id);
 		if (si >= 0)
 			model_stacks__add_weight(ms, k->tid, k->first_seen_ns,
 						 GT_W_HOLD, (uint32_t)si, 0,
@@ -244,6 +451,13 @@ static int on_record(void *ctx, void *data, size_t size)
 	case GT_REC_STACK:
 		if (c->sym && size >= sizeof(struct gt_rec_stack))
 			add_stack(c, &((const struct gt_rec_stack *)data)->s);
+		break;
+	case GT_REC_STACK_NATIVE:
+		if (c->sym && size >= sizeof(struct gt_rec_stack_native)) {
+			const struct gt_rec_stack_native *r = data;
+
+			add_stack_n(c, &r->s, &r->n);
+		}
 		break;
 	case GT_REC_HOLD_STACK:
 		if (c->w && trace_writer__record(c->w, data, size))
@@ -288,6 +502,10 @@ void collector__free(struct collector *c)
 		return;
 	ring_buffer__free(c->rb);
 	py_symbolize__free(c->sym);
+	for (size_t i = 0; i < c->npending; i++)
+		free(c->pending[i]);
+	free(c->pending);
+	native_unwind__free(c->nu);
 	free(c->buf);
 	free(c);
 }
@@ -349,6 +567,13 @@ int collector__snapshot(struct collector *c)
 			return -ENOMEM;
 		refresh_name(c, t);
 	}
+	return 0;
+}
+
+int collector__read_stacks(struct collector *c)
+{
+	collector__consume(c);
+	collector__idle(c);
 	return c->m->stacks ? read_weights(c) : 0;
 }
 
@@ -460,12 +685,7 @@ int collector__contention(struct collector *c, uint32_t hz, struct timeline *tl)
 	memset(tl, 0, sizeof(*tl));
 	tl->t0 = c->m->t0_ns;
 	tl->t_end = c->m->t_end_ns;
-	for (size_t i = 0; i < c->m->nthreads; i++) {
-		struct model_thread *t = &c->m->threads[i];
-
-		t->hold_ns = hz ? t->k.hold_samples * (1000000000ULL / hz) : 0;
-		t->open_hold_ns = 0;
-	}
+	model__estimate_holds(c->m, hz);
 	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
 		key = next;
 		prev = &key;

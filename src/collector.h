@@ -8,6 +8,7 @@
 #ifndef GILTRACE_COLLECTOR_H
 #define GILTRACE_COLLECTOR_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct probes;
@@ -60,6 +61,27 @@ struct gt_py_frame_layout;
  */
 int collector__enable_stacks(struct collector *c, struct py_target *t,
 			     const struct gt_py_frame_layout *l);
+
+/*
+ * --native: unwind the native frames of each new stack (from the
+ * registers and stack copy the BPF program sent with it) and put the C
+ * frames between the innermost Python frame and the GIL call after the
+ * Python frames. Call after collector__enable_stacks. Returns 0 or a
+ * negative errno with a one-line reason in @err.
+ */
+int collector__enable_native(struct collector *c, int pid, char *err,
+			     size_t errlen);
+
+/* Work that can wait for a quiet moment (--native: unwinding the native
+ * frames of new stacks). Call when the ring buffer is drained. */
+void collector__idle(struct collector *c);
+
+/*
+ * --stacks, at the end (after the last collector__snapshot): the
+ * kernel's per-thread stack weights into model->stacks. Returns 0 or a
+ * negative errno.
+ */
+int collector__read_stacks(struct collector *c);
 
 /*
  * --stacks, after model__close: the waits and holds still open at the end

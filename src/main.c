@@ -208,6 +208,7 @@ static int setup_probes(struct session *s)
 		.stack_layout = s->env.stacks ? &s->layout : NULL,
 		.sample_hz = s->env.sample_hz,
 		.contention = s->env.contention,
+		.native = s->env.native,
 	};
 	char gerr[ERRLEN];
 	struct gil_ref ref;
@@ -287,10 +288,17 @@ static int setup_probes(struct session *s)
 				 strerror(-rc));
 			return rc;
 		}
+		if (s->env.native) {
+			rc = collector__enable_native(s->coll, s->target.pid,
+						      s->err, sizeof(s->err));
+			if (rc)
+				return rc;
+		}
 		if (s->env.sample_hz &&
 		    probes__attach_sampler(s->probes, s->env.sample_hz, gerr,
 					   sizeof(gerr)) < 0)
-			say(s, "%s", gerr + (strncmp(gerr, "giltrace: ", 10) ? 0 : 10));
+			say(s, "%s: long holds are attributed to the stack where "
+			    "they end", gerr + (strncmp(gerr, "giltrace: ", 10) ? 0 : 10));
 	}
 	if (s->env.contention) {
 		snprintf(s->model.mode, sizeof(s->model.mode), "contention");
@@ -381,6 +389,8 @@ static void interval_report(struct session *s, struct model *prev)
 		return;
 	model__close(&cur, now_ns());
 	if (model__diff(&cur, prev, &diff) == 0) {
+		if (s->env.contention)
+			model__estimate_holds(&diff, s->env.sample_hz);
 		report_opts_init(s, &o, f);
 		o.interval = true;
 		report_text(f, &diff, &o);
@@ -421,6 +431,7 @@ static enum stop_reason trace_loop(struct session *s)
 		timeout = wake > now ? (int)((wake - now + 999999) / 1000000) : 0;
 		poll(fds, s->pidfd >= 0 ? 3 : 2, timeout);
 		collector__consume(s->coll);
+		collector__idle(s->coll);
 		if (s->writer && now_ns() - last_flush > 1000000000ULL) {
 			/* A crash or SIGKILL leaves at most a second unwritten. */
 			trace_writer__flush(s->writer);
@@ -463,9 +474,13 @@ static void finish_model(struct session *s, enum stop_reason why)
 	uint64_t t_end = probes__stop(s->probes), last_exit;
 
 	collector__snapshot(s->coll);
-	if (s->have_gil0 && s->gil0.locked == 1 && s->gil0.holder_tid)
+	collector__read_stacks(s->coll);
+	/* Contention mode sees no releases: seeding and resolving the holder
+	 * from them (exact mode's inference) would invent acquisitions. */
+	if (!s->env.contention && s->have_gil0 && s->gil0.locked == 1 &&
+	    s->gil0.holder_tid)
 		collector__seed_holder(s->coll, (uint32_t)s->gil0.holder_tid, s->t0);
-	if (why != STOP_EXIT) {
+	if (why != STOP_EXIT && !s->env.contention) {
 		struct gil_state end;
 		char e[ERRLEN];
 

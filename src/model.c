@@ -239,9 +239,20 @@ int model__diff(const struct model *cur, const struct model *prev,
 		t->k.waits_abandoned_ns -= p->k.waits_abandoned_ns;
 		t->k.waits_clipped -= p->k.waits_clipped;
 		t->k.inconsistent -= p->k.inconsistent;
+		t->k.hold_samples -= p->k.hold_samples;
 		/* Open intervals: only the part inside this interval counts. */
 		t->hold_ns = t->k.hold.sum_ns + t->open_hold_ns - p->open_hold_ns;
 		t->wait_ns = t->k.wait.sum_ns + t->open_wait_ns - p->open_wait_ns;
 	}
 	return 0;
+}
+
+void model__estimate_holds(struct model *m, uint32_t hz)
+{
+	for (size_t i = 0; i < m->nthreads; i++) {
+		struct model_thread *t = &m->threads[i];
+
+		t->hold_ns = hz ? t->k.hold_samples * (1000000000ULL / hz) : 0;
+		t->open_hold_ns = 0;
+	}
 }

@@ -107,6 +107,10 @@ uint64_t model__held_ns(const struct model *m);
 int model__diff(const struct model *cur, const struct model *prev,
 		struct model *out);
 
+/* --mode contention: each thread's hold_ns estimated from its CPU-clock
+ * samples (k.hold_samples at @hz per CPU); open_hold_ns 0. */
+void model__estimate_holds(struct model *m, uint32_t hz);
+
 /* Copy of @m (probes and threads duplicated; stacks are not copied: the
  * copy's stacks is NULL). */
 int model__copy(const struct model *m, struct model *out);

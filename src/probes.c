@@ -115,6 +115,7 @@ struct probes *probes__load(const struct probes_opts *o, char *err,
 	p->skel->rodata->emit_cycles = o->emit_cycles;
 	if (o->stack_layout) {
 		p->skel->rodata->capture_stacks = true;
+		p->skel->rodata->capture_native = o->native;
 		memcpy((void *)&p->skel->rodata->pyl, o->stack_layout,
 		       sizeof(*o->stack_layout));
 	} else {
@@ -460,8 +461,7 @@ int probes__attach_sampler(struct probes *p, uint32_t hz, char *err,
 	}
 	if (e) {
 		snprintf(err, errlen, "giltrace: cannot sample the GIL holder "
-			 "(perf_event_open: %s): long holds are attributed to the "
-			 "stack where they end", strerror(-e));
+			 "(perf_event_open: %s)", strerror(-e));
 		return e;
 	}
 	return n;

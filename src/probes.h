@@ -29,6 +29,7 @@ struct probes_opts {
 	const struct gt_py_frame_layout *stack_layout;
 	uint32_t sample_hz;     /* --stacks: holder samples a second per CPU, 0 none */
 	bool contention;        /* --mode contention */
+	bool native;            /* --native: registers and stack copies for unwinding */
 };
 
 struct probes;

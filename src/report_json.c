@@ -268,15 +268,30 @@ static json_t *blocked_json(struct jb *b, const struct timeline *tl,
 static json_t *estimated_json(struct jb *b, const struct model *m)
 {
 	static const char *const contention[] = {
-		"gil.held_ns", "gil.held_share", "gil.holder_switches",
-		"threads[].hold_ns", "threads[].hold", "threads[].open_hold_ns",
-		"verdict",
+		"gil.held_ns", "gil.held_share", "threads[].hold_ns",
+		"threads[].open_hold_ns", "verdict",
 	};
 	json_t *a = json_array();
 
 	if (!strcmp(m->mode, "contention"))
 		for (size_t i = 0; i < sizeof(contention) / sizeof(*contention); i++)
 			append(b, a, json_string(contention[i]));
+	return a;
+}
+
+/* Figures this mode does not measure at all (they read 0 or empty). */
+static json_t *not_measured_json(struct jb *b, const struct model *m)
+{
+	json_t *a = json_array();
+
+	if (!strcmp(m->mode, "contention")) {
+		append(b, a, json_string("gil.holder_switches"));
+		append(b, a, json_string("threads[].hold"));
+		if (!m->sample_hz) {
+			append(b, a, json_string("gil.held_ns"));
+			append(b, a, json_string("threads[].hold_ns"));
+		}
+	}
 	return a;
 }
 
@@ -297,6 +312,7 @@ static json_t *build(struct jb *b, const struct model *m,
 	put(b, root, "giltrace_version", json_string(GILTRACE_VERSION));
 	put(b, root, "mode", jstr(m->mode));
 	put(b, root, "estimated", estimated_json(b, m));
+	put(b, root, "not_measured", not_measured_json(b, m));
 	put(b, root, "target", target_json(b, m));
 	put(b, root, "interval_ns", jint(model__interval_ns(m)));
 	put(b, root, "switch_interval_ns", jint(m->switch_interval_ns));

@@ -328,8 +328,13 @@ static void print_header(FILE *out, const struct model *m,
 	}
 	fmt_dur(a, sizeof(a), held);
 	if (!strcmp(m->mode, "contention")) {
-		fprintf(out, "mode      contention: waits that blocked, exact; holds "
-			"estimated from CPU samples (%u Hz a CPU)\n", m->sample_hz);
+		if (m->sample_hz)
+			fprintf(out, "mode      contention: waits that blocked, exact; "
+				"holds estimated from CPU samples (%u Hz a CPU)\n",
+				m->sample_hz);
+		else
+			fprintf(out, "mode      contention: waits that blocked, exact; "
+				"holds not measured (--sample-hz 0)\n");
 		fprintf(out, "GIL       %sheld ~%.1f%% of the traced time%s (~%s, "
 			"estimated), %" PRIu64 " acquisitions after a blocking wait\n",
 			col(o, C_BOLD), 100.0 * held_share(m), col(o, C_OFF), a,
@@ -558,6 +563,8 @@ static void print_blocked_row(FILE *out, const struct model *m,
 		if (b->holder) {
 			fit(name, sizeof(name), name_of(m, b->holder), W_NAME);
 			fprintf(out, "TID %" PRIu32 " %s", b->holder, name);
+		} else if (!strcmp(m->mode, "contention")) {
+			fputs("holder unknown", out);
 		} else {
 			fputs("hand-off (nobody held it)", out);
 		}

@@ -1426,7 +1426,7 @@ static int check_header(struct trace_reader *r, char *err, size_t errlen)
 	}
 	hlen = get_le32(hdr + 16);
 	if (hlen != HDR_LEN) {
-		CORRUPT(r, 16, "header length %u, format 1 has %d", hlen, HDR_LEN);
+		CORRUPT(r, 16, "header length %u, the format has %d", hlen, HDR_LEN);
 		return -EINVAL;
 	}
 	return 0;

@@ -223,3 +223,38 @@ for _i in ENV.interps:
     add("stacks_%s_known" % _i.label, known(_i), budget=90, group="stacks")
     add("stacks_%s_deep" % _i.label, deep(_i), budget=90, group="stacks")
     add("stacks_%s_runtime" % _i.label, runtime(_i), budget=90, group="stacks")
+
+
+def native(interp):
+    """--native: the C path from the Python call to take_gil follows the
+    Python frames (time.sleep(0) releases and retakes the GIL)."""
+    def fn(ctx):
+        path = ctx.tmp("n.folded")
+        # Counted, not timed: some builds retake the GIL after sleep(0)
+        # within a microsecond, and a folded line of 0 us is left out.
+        r = ctx.giltrace(["-q", "--native", "--folded", path, "--weight", "count", "-o", "/dev/null", "--", interp.path,
+                          gtlib.workload("release.py"), "--n", "300", "--ops", "sleep0"], timeout=120)
+        ctx.require(r.rc == 0, "exit %s%s" % (r.rc, r.tail()))
+        m = re.search(r"tids releaser=(\d+)", r.stdout)
+        ctx.require(m, "workload output %r" % r.stdout[-300:])
+        fo = parse_folded(path)
+        lines = [(fr, v) for fr, v in fo.get(int(m.group(1)), []) if any(":do_sleep0 (" in f for f in fr)]
+        total = sum(v for _, v in lines)
+        ctx.require(total > 0, "no wait under do_sleep0 for the releaser")
+        good = 0
+        for fr, v in lines:
+            i = max(k for k, f in enumerate(fr) if ":do_sleep0 (" in f)
+            nat = [f.split(" [")[0] for f in fr[i + 1:]]
+            if nat and nat[-1].startswith("take_gil") and \
+               any(f.startswith(("time_sleep", "pysleep")) for f in nat) and \
+               all(" [" in f for f in fr[i + 1:]):
+                good += v
+        ctx.expect(good >= MIN_SHARE * total, "%d of %d of do_sleep0's waits end in time.sleep's C path to take_gil; e.g. %r" % (
+            good, total, lines[0][0][-5:]))
+        ctx.expect(total >= 300, "%d waits under do_sleep0 for 300 calls" % total)
+        ctx.note("%.0f%% of do_sleep0's %d waits with their C frames" % (100.0 * good / total, total))
+    return fn
+
+
+for _i in ENV.interps:
+    add("stacks_%s_native" % _i.label, native(_i), budget=90, group="stacks")
