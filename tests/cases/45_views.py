@@ -933,11 +933,12 @@ def stacks_views(ctx):
     run than in 75_stacks; perfetto_check.py validates the args); the HTML
     report's flame data has the JSON's
     per-thread stack totals exactly; check_html.js draws both flame graphs
-    (root = total within 1%, tooltips, no console error).
+    (root = total within 1%, tooltips, no console error), and speedscope
+    imports the folded stacks of the same run.
     """
     rx = re.compile(r"^thread (\S+) (\d+) (\S+) (\S+) (\d+)$")
-    jf, pf, hf = ctx.tmp("s.json"), ctx.tmp("s.perfetto.json"), ctx.tmp("s.html")
-    r = ctx.giltrace(["-q", "--stacks", "--json", jf, "--perfetto", pf, "--html", hf, "--",
+    jf, pf, hf, ff = ctx.tmp("s.json"), ctx.tmp("s.perfetto.json"), ctx.tmp("s.html"), ctx.tmp("s.folded")
+    r = ctx.giltrace(["-q", "--stacks", "--json", jf, "--perfetto", pf, "--html", hf, "--folded", ff, "--",
                       ctx.env.default.path, "-u", gtlib.workload("stacks.py"), "--mode", "known",
                       "--work", "1000000"], timeout=90)
     if r.rc != 0 and "--html needs the browser assets" in r.stderr:
@@ -986,7 +987,7 @@ def stacks_views(ctx):
     why = browser_missing()
     if why:
         raise Skip("browser check not run: " + why)
-    c = gtlib.run(["node", CHECK_HTML, "--html", hf, "--json", jf], timeout=120, cwd=WEB)
+    c = gtlib.run(["node", CHECK_HTML, "--html", hf, "--json", jf, "--folded", ff], timeout=120, cwd=WEB)
     lines = c.stdout.splitlines()
     for l in lines:
         if l.startswith("FAIL "):

@@ -6,7 +6,8 @@
  * playwright's own browser downloads are not used).
  *
  *   node tests/web/check_html.js [--html REPORT.html --json REPORT.json]
- *        [--perfetto TRACE.json] [--screenshot OUT.png] [--chromium PATH]
+ *        [--perfetto TRACE.json] [--folded STACKS.folded]
+ *        [--screenshot OUT.png] [--chromium PATH]
  *
  * --html: loads the self-contained report from file:// with every network
  *   request refused, and fails on any console error, page error or request
@@ -28,6 +29,9 @@
  *   script that calls speedscope.loadFileFromBase64) and checks it loads
  *   without errors or nesting warnings (slices that do not nest once ends
  *   are computed as ts + dur) and shows one profile per thread.
+ * --folded: imports giltrace's folded stacks (--folded) into speedscope the
+ *   same way: it must recognise the collapsed format and load it without
+ *   errors (the values' sum is checked by tests/cases/75_stacks.py).
  *
  * Prints one line per check ("PASS ..." / "FAIL ...: why"), then
  * "N passed, N failed"; exit status 1 if any failed, 2 on a usage or
@@ -57,12 +61,12 @@ function parseArgs(argv) {
   for (let i = 2; i < argv.length; i++) {
     const k = argv[i];
     const v = argv[i + 1];
-    if (!['--html', '--json', '--perfetto', '--screenshot', '--chromium'].includes(k) || v === undefined)
-      usage('usage: check_html.js [--html F --json F] [--perfetto F] [--screenshot PNG] [--chromium PATH]');
+    if (!['--html', '--json', '--perfetto', '--folded', '--screenshot', '--chromium'].includes(k) || v === undefined)
+      usage('usage: check_html.js [--html F --json F] [--perfetto F] [--folded F] [--screenshot PNG] [--chromium PATH]');
     o[k.slice(2)] = v;
     i++;
   }
-  if (!o.html && !o.perfetto) usage('nothing to check: give --html and/or --perfetto');
+  if (!o.html && !o.perfetto && !o.folded) usage('nothing to check: give --html, --perfetto or --folded');
   if (o.html && !o.json) usage('--html needs --json (giltrace --json of the same trace)');
   return o;
 }
@@ -406,16 +410,21 @@ async function checkFlame(page, data, o) {
 
 /* ---- the Perfetto file in speedscope ------------------------------------------ */
 
-async function checkSpeedscope(ctx, o) {
+/* @file into speedscope; @what: 'perfetto' (one profile per thread) or
+ * 'folded' (one profile). */
+async function checkSpeedscope(ctx, o, file, what) {
   const root = path.join(WEB, 'node_modules', 'speedscope', 'dist', 'release');
   const index = path.join(root, 'index.html');
   if (!fs.existsSync(index)) usage(index + ' is missing: run scripts/deps-web.sh (npm ci in web/)');
-  const trace = JSON.parse(fs.readFileSync(o.perfetto, 'utf8'));
-  const tids = new Set(trace.traceEvents.filter((e) => e.ph === 'X').map((e) => e.tid));
-  const name = path.basename(o.perfetto);
+  let tids = new Set();
+  if (what === 'perfetto') {
+    const trace = JSON.parse(fs.readFileSync(file, 'utf8'));
+    tids = new Set(trace.traceEvents.filter((e) => e.ph === 'X').map((e) => e.tid));
+  }
+  const name = path.basename(file);
   const loader = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'giltrace-speedscope-')), 'load.js');
   fs.writeFileSync(loader, 'speedscope.loadFileFromBase64(' + JSON.stringify(name) + ', ' +
-    JSON.stringify(fs.readFileSync(o.perfetto).toString('base64')) + ')');
+    JSON.stringify(fs.readFileSync(file).toString('base64')) + ')');
 
   const { page, problems } = await watchedPage(ctx);
   /* speedscope warns when slices of a thread do not nest (an end that is
@@ -444,11 +453,11 @@ async function checkSpeedscope(ctx, o) {
       problems.push('expected ' + tids.size + ' thread profiles, speedscope shows ' + (m ? m[1] : 'none'));
   }
   if (o.screenshot) {
-    const shot = o.screenshot.replace(/(\.png)?$/, '-speedscope.png');
+    const shot = o.screenshot.replace(/(\.png)?$/, '-speedscope-' + what + '.png');
     await page.screenshot({ path: shot });
     console.log('screenshot: ' + shot);
   }
-  result('perfetto file imports into speedscope without errors', problems);
+  result(what + ' file imports into speedscope without errors', problems);
   fs.rmSync(path.dirname(loader), { recursive: true, force: true });
   await page.close();
 }
@@ -458,7 +467,8 @@ async function main() {
   const { ctx, dir } = await openBrowser(o);
   try {
     if (o.html) await checkHtml(ctx, o);
-    if (o.perfetto) await checkSpeedscope(ctx, o);
+    if (o.perfetto) await checkSpeedscope(ctx, o, o.perfetto, 'perfetto');
+    if (o.folded) await checkSpeedscope(ctx, o, o.folded, 'folded');
   } catch (e) {
     result('harness', [String(e && e.stack || e).split('\n').slice(0, 3).join(' ')]);
   } finally {
