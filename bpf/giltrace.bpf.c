@@ -481,7 +481,8 @@ static long walk_one(__u32 i, void *data)
  * (3.12+) skipped. Consistent only while the thread runs no Python code,
  * or is the current thread.
  */
-static __always_inline __u64 walk_stack(__u64 tstate, struct pt_regs *ur)
+static __always_inline __u64 walk_stack(__u64 tstate, struct pt_regs *ur,
+					 __u64 known)
 {
 	struct walk_ctx c = { .f = tstate, .h = GT_FNV_OFFSET };
 	struct walk_scratch *w;
@@ -519,7 +520,9 @@ static __always_inline __u64 walk_stack(__u64 tstate, struct pt_regs *ur)
 	w->s.id = gt_hash_end(c.h, c.flags, c.depth);
 	w->s.depth = c.depth;
 	w->s.flags = c.flags;
-	send_stack(&w->s, ur);
+	/* The same stack as the thread's last: sent already (no lookup). */
+	if (w->s.id != known)
+		send_stack(&w->s, ur);
 	return w->s.id;
 }
 
@@ -552,10 +555,34 @@ static __always_inline void add_weight_n(struct gt_thread *t, __u32 kind,
 	__sync_fetch_and_add(&v->ns, ns);
 }
 
+/*
+ * The same through the thread's accumulator: only a change of stack costs
+ * a map update. Only the thread itself (its probes, its samples, its
+ * exit) calls this, and BPF programs do not nest on a CPU, so the
+ * accumulator needs no atomics.
+ */
+static __always_inline void acc_weight(struct gt_thread *t, __u32 kind,
+				       __u64 stack, __u64 ns, __u32 cnt)
+{
+	__u32 k = kind & 1;
+
+	if ((t->acc_used & (1u << k)) && t->acc_stack[k] == stack) {
+		t->acc_ns[k] += ns;
+		t->acc_cnt[k] += cnt;
+		return;
+	}
+	if (t->acc_used & (1u << k))
+		add_weight_n(t, k, t->acc_stack[k], t->acc_ns[k], t->acc_cnt[k]);
+	t->acc_stack[k] = stack;
+	t->acc_ns[k] = ns;
+	t->acc_cnt[k] = cnt;
+	t->acc_used |= 1u << k;
+}
+
 static __always_inline void add_weight(struct gt_thread *t, __u32 kind,
 				       __u64 stack, __u64 ns)
 {
-	add_weight_n(t, kind, stack, ns, 1);
+	acc_weight(t, kind, stack, ns, 1);
 }
 
 /*
@@ -570,11 +597,12 @@ static __always_inline void add_weight(struct gt_thread *t, __u32 kind,
 static __always_inline void stacks_at_take(struct gt_thread *t, __u64 ts,
 					   struct pt_regs *ur)
 {
-	__u64 stack = walk_stack(ts ?: t->tstate, ur);
+	__u64 stack = walk_stack(ts ?: t->tstate, ur, (t->acc_used & 1) ?
+				  t->acc_stack[GT_W_WAIT] : 0);
 
 	if (t->pending_hold_ns) {
 		__u64 hs = !t->pending_tstate || !ts || ts == t->pending_tstate ?
-			   stack : walk_stack(t->pending_tstate, NULL);
+			   stack : walk_stack(t->pending_tstate, NULL, 0);
 
 		add_weight(t, GT_W_HOLD, hs, t->pending_hold_ns);
 		t->pending_hold_ns = 0;
@@ -805,10 +833,10 @@ int sample_holder(void *ctx)
 	} else {
 		return 0;
 	}
-	stack = walk_stack(t->tstate, NULL);
+	stack = walk_stack(t->tstate, NULL, t->sample_stack);
 	from = t->hold_mark_ns > acq ? t->hold_mark_ns : acq;
 	if (now > from)
-		add_weight_n(t, GT_W_HOLD, stack, now - from, 0);
+		acc_weight(t, GT_W_HOLD, stack, now - from, 0);
 	t->hold_mark_ns = now;
 	t->sample_stack = stack;
 	__sync_fetch_and_add(&g.samples, 1);
@@ -1022,7 +1050,7 @@ int BPF_PROG(thread_exit, struct task_struct *task)
 	}
 	if (capture_stacks && t->pending_hold_ns) {
 		/* Its last release had no take_gil after it: walk now. */
-		__u64 hs = walk_stack(t->pending_tstate, NULL);
+		__u64 hs = walk_stack(t->pending_tstate, NULL, 0);
 
 		add_weight(t, GT_W_HOLD, hs, t->pending_hold_ns);
 		t->pending_hold_ns = 0;

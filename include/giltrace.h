@@ -105,6 +105,15 @@ struct gt_thread {
 	__u64 hold_mark_ns;   /* the hold in progress is attributed to stacks up
 			       * to here (holder samples) */
 	__u64 sample_stack;   /* stack of the last holder sample of this hold */
+	/* Weights not yet in the map stack_weights, per enum gt_weight: a
+	 * thread that waits and holds with the same stacks cycle after cycle
+	 * (the common case) adds to these, and the map is updated only when
+	 * the stack changes. Userspace adds them to the map's. */
+	__u64 acc_stack[2];
+	__u64 acc_ns[2];
+	__u32 acc_cnt[2];
+	__u32 acc_used;       /* bit per kind: acc_* hold something */
+	__u32 pad2;
 	/* --mode contention */
 	__u64 block_ns;       /* the timed wait in progress began (0 none) */
 	__u32 block_holder;   /* TID holding the GIL when it began, 0 unknown */

@@ -325,8 +325,8 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			argp_error(state, "--uretprobe is a way of exact mode; "
 				   "--mode contention probes no return");
 		if (env->contention && env->stacks)
-			argp_error(state, "--stacks, --folded and --pprof need "
-				   "--mode exact (the default)");
+			argp_error(state, "--stacks, --native, --folded and "
+				   "--pprof need --mode exact (the default)");
 		if (env->contention && (env->cmd == CMD_RECORD || env->timeline ||
 					env->perfetto || env->html))
 			argp_error(state, "--mode contention has no event stream: "

@@ -27,7 +27,6 @@ struct collector {
 	struct py_symbolizer *sym; /* --stacks */
 	struct py_frame_info fi;   /* scratch: large */
 	struct native_unwinder *nu; /* --native */
-	uint64_t native_failed;    /* stacks whose native frames could not be had */
 	struct pending_native **pending;
 	size_t npending, cap_pending;
 };
@@ -85,7 +84,7 @@ static uint32_t native_frames(struct collector *c, const struct gt_native *n,
 
 	r = native_unwind__stack(c->nu, n, pcs, NATIVE_MAX, &np);
 	if (np == 0) {
-		c->native_failed++;
+		c->m->stacks->native_failed++;
 		return 0;
 	}
 	top = np;
@@ -98,10 +97,12 @@ static uint32_t native_frames(struct collector *c, const struct gt_native *n,
 	}
 	if (has_python && top == np) {
 		/* No interpreter loop in what could be unwound. */
-		c->native_failed++;
+		c->m->stacks->native_failed++;
 		return 0;
 	}
-	if (!has_python && r != 0 && r != 1) {
+	if (!has_python && r != 0) {
+		/* Cut (an unwinding error, or more than NATIVE_MAX frames):
+		 * the outermost frames are missing. */
 		if ((f = mark_frame(ms, MS_TRUNCATED)) >= 0 && k < room)
 			fr[k++] = (uint32_t)f;
 	}
@@ -322,6 +323,23 @@ static int read_weights(struct collector *c)
 					      key.kind, (uint32_t)i, v.count, v.ns);
 		if (rc)
 			return rc;
+	}
+	/* What the threads' accumulators hold (struct gt_thread acc_*). */
+	for (size_t j = 0; j < c->m->nthreads; j++) {
+		const struct gt_thread *k = &c->m->threads[j].k;
+
+		for (uint32_t kind = GT_W_WAIT; kind <= GT_W_HOLD; kind++) {
+			if (!(k->acc_used & (1u << kind)))
+				continue;
+			i = weight_stack(c, kind, k->acc_stack[kind]);
+			if (i < 0)
+				return i;
+			rc = model_stacks__add_weight(ms, k->tid, k->first_seen_ns,
+						      kind, (uint32_t)i,
+						      k->acc_cnt[kind], k->acc_ns[kind]);
+			if (rc)
+				return rc;
+		}
 	}
 	return 0;
 }

@@ -467,6 +467,7 @@ struct model_stacks *model_stacks__copy(const struct model_stacks *ms)
 	c->weights_lost = ms->weights_lost;
 	c->stacks_lost = ms->stacks_lost;
 	c->frames_unresolved = ms->frames_unresolved;
+	c->native_failed = ms->native_failed;
 	for (size_t i = 0; i < ms->nframes && r >= 0; i++) {
 		const struct model_frame *f = &ms->frames[i];
 

@@ -88,6 +88,7 @@ struct model_stacks {
 	uint64_t weights_lost;     /* weight updates the kernel could not keep (map full) */
 	uint64_t stacks_lost;      /* stack records the ring buffer could not take */
 	uint64_t frames_unresolved; /* captured frames that could not be named */
+	uint64_t native_failed;    /* --native: stacks whose C frames could not be had */
 
 	/* private: indexes */
 	size_t cap_frames, cap_stacks, cap_w, cap_aliases;

@@ -187,6 +187,7 @@ static json_t *stacks_summary(struct jb *b, const struct model_stacks *ms)
 	put(b, o, "weights_lost", jint(ms->weights_lost));
 	put(b, o, "stacks_lost", jint(ms->stacks_lost));
 	put(b, o, "frames_unresolved", jint(ms->frames_unresolved));
+	put(b, o, "native_failed", jint(ms->native_failed));
 	return o;
 }
 

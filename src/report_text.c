@@ -221,7 +221,7 @@ void report_verdict(const struct model *m, const struct report_opts *o,
 		snprintf(buf, len, "nothing was traced (empty interval)");
 		return;
 	}
-	if (!held && !m->acquisitions) {
+	if (!held && !m->acquisitions && strcmp(m->mode, "contention")) {
 		snprintf(buf, len, "the GIL was not taken while traced: no Python"
 			 " code ran (the threads were idle or blocked)");
 		return;
@@ -245,6 +245,18 @@ void report_verdict(const struct model *m, const struct report_opts *o,
 	}
 	free(v);
 
+	if (!strcmp(m->mode, "contention") && !m->sample_hz) {
+		/* Holds were not measured: say only what the waits say. */
+		if (nwait)
+			snprintf(buf, len, "%zu thread%s spent %.0f%% of %s time "
+				 "waiting for the GIL (holds not measured)", nwait,
+				 nwait == 1 ? "" : "s", 100.0 * sum / (double)nwait,
+				 nwait == 1 ? "its" : "their");
+		else
+			snprintf(buf, len, "no thread waited much for the GIL "
+				 "(holds not measured)");
+		return;
+	}
 	if (nwait) {
 		double avg = sum / (double)nwait;
 		bool high = held_pct >= 100.0 * HELD_HIGH && nwait >= 2;
@@ -334,11 +346,16 @@ static void print_header(FILE *out, const struct model *m,
 				m->sample_hz);
 		else
 			fprintf(out, "mode      contention: waits that blocked, exact; "
-				"holds not measured (--sample-hz 0)\n");
-		fprintf(out, "GIL       %sheld ~%.1f%% of the traced time%s (~%s, "
-			"estimated), %" PRIu64 " acquisitions after a blocking wait\n",
-			col(o, C_BOLD), 100.0 * held_share(m), col(o, C_OFF), a,
-			m->acquisitions);
+				"holds not measured (no CPU samples)\n");
+		if (m->sample_hz)
+			fprintf(out, "GIL       %sheld ~%.1f%% of the traced time%s "
+				"(~%s, estimated), %" PRIu64 " acquisitions after a "
+				"blocking wait\n", col(o, C_BOLD),
+				100.0 * held_share(m), col(o, C_OFF), a,
+				m->acquisitions);
+		else
+			fprintf(out, "GIL       %" PRIu64 " acquisitions after a "
+				"blocking wait\n", m->acquisitions);
 		return;
 	}
 	fprintf(out, "GIL       %sheld %.1f%% of the traced time%s (%s),"
@@ -718,14 +735,67 @@ static void print_warnings(FILE *out, const struct model *m,
 	}
 }
 
-/* The innermost frame that is code (not a mark), for a one-line "where". */
-static const struct model_frame *where(const struct model_stacks *ms,
-				       const struct model_stack *st)
+/* CPython's own path to take_gil / drop_gil (3.6-3.13), not what the
+ * Python code called. */
+static bool gil_machinery(const char *fn)
 {
-	for (uint32_t j = st->nframes; j-- > 0;)
-		if (ms->frames[st->frames[j]].kind != MF_MARK)
-			return &ms->frames[st->frames[j]];
+	static const char *const names[] = {
+		"take_gil", "drop_gil", "PyEval_RestoreThread", "PyEval_SaveThread",
+		"PyEval_AcquireThread", "PyEval_ReleaseThread", "_PyThreadState_Attach",
+		"_PyThreadState_Detach", "_PyEval_AcquireLock", "_PyEval_ReleaseLock",
+		"_Py_HandlePending", "eval_frame_handle_pending", "PyEval_AcquireLock",
+		"PyGILState_Ensure", "PyGILState_Release",
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
+		size_t n = strlen(names[i]);
+
+		if (!strncmp(fn, names[i], n) && (!fn[n] || fn[n] == '.'))
+			return true;
+	}
+	return false;
+}
+
+/* The innermost Python frame (else the innermost frame that is not a
+ * mark), and with --native the first C frame it called (*@call, or NULL). */
+static const struct model_frame *where(const struct model_stacks *ms,
+				       const struct model_stack *st,
+				       const struct model_frame **call)
+{
+	const struct model_frame *any = NULL;
+
+	*call = NULL;
+	for (uint32_t j = st->nframes; j-- > 0;) {
+		const struct model_frame *f = &ms->frames[st->frames[j]];
+
+		if (f->kind == MF_PYTHON) {
+			/* The C function that released or took the GIL: the
+			 * innermost native frame that is not CPython's GIL
+			 * machinery itself. */
+			for (uint32_t k = st->nframes; k-- > j + 1;) {
+				const struct model_frame *n = &ms->frames[st->frames[k]];
+
+				if (n->kind == MF_NATIVE && !gil_machinery(n->function)) {
+					*call = n;
+					break;
+				}
+			}
+			return f;
+		}
+		if (!any && f->kind != MF_MARK)
+			any = f;
+	}
+	if (any)
+		return any;
 	return st->nframes ? &ms->frames[st->frames[st->nframes - 1]] : NULL;
+}
+
+static bool has_native(const struct model_stacks *ms)
+{
+	for (size_t i = 0; i < ms->nframes; i++)
+		if (ms->frames[i].kind == MF_NATIVE)
+			return true;
+	return false;
 }
 
 /* --stacks: per thread, the stacks it waited and held in most (innermost
@@ -738,8 +808,9 @@ static void print_stacks(FILE *out, const struct model *m,
 	const struct model_stacks *ms = m->stacks;
 	char label[1024];
 
-	fprintf(out, "\n%swhere:%s top stacks per thread, innermost frame "
-		"(--folded for flame graphs)\n", col(o, C_BOLD), col(o, C_OFF));
+	fprintf(out, "\n%swhere:%s top stacks per thread, innermost Python frame%s "
+		"(--folded for flame graphs)\n", col(o, C_BOLD), col(o, C_OFF),
+		ms->nframes && has_native(ms) ? " > the C call that released or took the GIL" : "");
 	for (size_t i = 0; i < n; i++) {
 		const struct model_thread *t = v[i];
 
@@ -755,15 +826,16 @@ static void print_stacks(FILE *out, const struct model *m,
 			k = model_stacks__thread(ms, t->k.tid, t->k.first_seen_ns,
 						 kind, &w);
 			for (ssize_t j = 0; j < k && j < 3; j++) {
-				const struct model_frame *f =
-					where(ms, &ms->stacks[w[j]->stack]);
+				const struct model_frame *call, *f =
+					where(ms, &ms->stacks[w[j]->stack], &call);
 				double share = (double)w[j]->ns / (double)ns;
 
 				if (!f || (j && share < 0.05))
 					break;
 				model_stacks__label(f, label, sizeof(label));
-				fprintf(out, "  %7u %-5s %5.1f%%  %s\n", t->k.tid,
-					j ? "" : kinds[kind], 100.0 * share, label);
+				fprintf(out, "  %7u %-5s %5.1f%%  %s%s%s\n", t->k.tid,
+					j ? "" : kinds[kind], 100.0 * share, label,
+					call ? " > " : "", call ? call->function : "");
 			}
 			free(w);
 		}

@@ -591,6 +591,7 @@ static json_t *stacks_json(const struct model_stacks *ms, bool *bad)
 	jset(o, "weights_lost", ju64(ms->weights_lost), bad);
 	jset(o, "stacks_lost", ju64(ms->stacks_lost), bad);
 	jset(o, "frames_unresolved", ju64(ms->frames_unresolved), bad);
+	jset(o, "native_failed", ju64(ms->native_failed), bad);
 	for (size_t i = 0; i < ms->nframes && !*bad; i++) {
 		const struct model_frame *f = &ms->frames[i];
 		json_t *e = json_array();
@@ -1297,6 +1298,8 @@ static int parse_stacks(struct jctx *c, json_t *root, struct model *m)
 	     get_u64(c, o, "weights_lost", UINT64_MAX, &ms->weights_lost) ?:
 	     get_u64(c, o, "stacks_lost", UINT64_MAX, &ms->stacks_lost) ?:
 	     get_u64(c, o, "frames_unresolved", UINT64_MAX, &ms->frames_unresolved);
+	if (!rc && json_object_get(o, "native_failed"))
+		rc = get_u64(c, o, "native_failed", UINT64_MAX, &ms->native_failed);
 	ms->max_depth = (uint32_t)depth;
 	json_array_foreach(fa, i, e) {
 		if (rc)
