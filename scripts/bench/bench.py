@@ -26,6 +26,13 @@ Environment (all optional):
   CPU_ITER=2500000    loop iterations per CPU thread (4 threads)
   IO_N=200000         one-byte reads per reader thread (2 threads)
   RUN_TIMEOUT=300     seconds before one run is killed
+  IO_CPUS=LIST        run the io workload on these CPUs only (taskset -c LIST),
+                      e.g. 0: on a 2-CPU VM the io workload has two regimes
+                      (readers hand the GIL to each other in microseconds, or
+                      the spinner wins every hand-off and each read waits a
+                      switch interval: 100x slower), and which one a run
+                      falls into depends on the host; one CPU always gives
+                      the first
   KEEP=dir            keep the generated bpftrace scripts and each run's output
 """
 import json
@@ -42,6 +49,7 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+IO_CPUS = os.environ.get("IO_CPUS", "")
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 RESULT_RE = re.compile(rb"giltrace-bench: elapsed=([0-9.]+) cpu=([0-9.]+)")
@@ -563,6 +571,9 @@ def command(variant, py, wl, giltrace, setup, jpath):
 	"""The same launch for every variant: the tracer runs the interpreter."""
 	_, script, args = WORKLOADS[wl]
 	argv = [py, script] + args
+	if wl == "io" and IO_CPUS:
+		# Every variant alike: the tracers follow taskset's exec.
+		argv = ["taskset", "-c", IO_CPUS] + argv
 	if variant == "untraced":
 		return argv
 	if variant == "giltrace":
@@ -710,7 +721,7 @@ def print_table(wl_names, pys, variants, cells, errors, setups):
 	print("giltrace bench, %s; %d CPUs, kernel %s; %s, medians"
 	      % (time.strftime("%Y-%m-%d %H:%M %Z"), os.cpu_count(), uname.release, rounds))
 	for w in wl_names:
-		print("  " + WORKLOADS[w][0])
+		print("  " + WORKLOADS[w][0] + (" (taskset -c %s)" % IO_CPUS if w == "io" and IO_CPUS else ""))
 	hdr = ("workload", "python", "tracer", "elapsed s", "min-max", "ratio",
 	       "CPU s", "CPU ratio", "acquisitions", "attach ms", "tracer CPU s",
 	       "tracer RSS MB", "collector CPU %")
