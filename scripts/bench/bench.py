@@ -573,7 +573,7 @@ def command(variant, py, wl, giltrace, setup, jpath):
 	argv = [py, script] + args
 	if wl == "io" and IO_CPUS:
 		# Every variant alike: the tracers follow taskset's exec.
-		argv = ["taskset", "-c", IO_CPUS] + argv
+		argv = [shutil.which("taskset") or "/usr/bin/taskset", "-c", IO_CPUS] + argv
 	if variant == "untraced":
 		return argv
 	if variant == "giltrace":
