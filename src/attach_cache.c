@@ -10,6 +10,7 @@
 #include <sys/utsname.h>
 #include <jansson.h>
 #include "attach_cache.h"
+#include "giltrace.h"
 #include "elf_image.h"
 #include "probes.h"
 #include "py_state.h"
@@ -58,6 +59,18 @@ static void hex(const uint8_t *b, size_t n, char *out)
 		sprintf(out + 2 * i, "%02x", b[i]);
 }
 
+static int unhex(const char *h, uint8_t *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned int v;
+
+		if (sscanf(h + 2 * i, "%2x", &v) != 1)
+			return -EINVAL;
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
 static const char *source_name(const char *s)
 {
 	/* gil_layout.source points to a static string. */
@@ -104,30 +117,55 @@ static int layout_from_json(json_t *o, struct gil_layout *l)
 	return 0;
 }
 
+/* @root to @path through a temporary file and rename: readers never see
+ * a half-written entry. Returns 0 or a negative errno. */
+static int write_atomic(const char *path, json_t *root)
+{
+	char tmp[PATH_MAX + 16];
+	int fd, e = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
+	fd = mkstemp(tmp);
+	if (fd < 0)
+		return -errno;
+	if (json_dumpfd(root, fd, JSON_COMPACT) || fsync(fd))
+		e = -EIO;
+	close(fd);
+	if (!e && rename(tmp, path))
+		e = -errno;
+	if (e)
+		unlink(tmp);
+	return e;
+}
+
+/* $HOME/.cache may not exist yet. */
+static int make_dir(void)
+{
+	char dir[PATH_MAX], parent[PATH_MAX], *slash;
+
+	if (cache_dir(dir, sizeof(dir)))
+		return -ENOENT;
+	snprintf(parent, sizeof(parent), "%s", dir);
+	slash = strrchr(parent, '/');
+	if (slash) {
+		*slash = '\0';
+		mkdir(parent, 0700);
+	}
+	mkdir(dir, 0700);
+	return 0;
+}
+
 int attach_cache__store(struct py_target *t, int mode,
 			const struct probe_plan *plan,
 			const struct gil_layout *l)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 16], dir[PATH_MAX], code[2 * CODE_BYTES + 1];
+	char path[PATH_MAX], code[2 * CODE_BYTES + 1];
 	json_t *root, *arr;
 	uint8_t b[CODE_BYTES];
-	int fd, e = 0;
+	int e = 0;
 
-	if (cache_path(t, mode, path, sizeof(path)) || cache_dir(dir, sizeof(dir)))
+	if (cache_path(t, mode, path, sizeof(path)) || make_dir())
 		return -ENOENT;
-	/* $HOME/.cache may not exist yet. */
-	{
-		char parent[PATH_MAX];
-		char *slash;
-
-		snprintf(parent, sizeof(parent), "%s", dir);
-		slash = strrchr(parent, '/');
-		if (slash) {
-			*slash = '\0';
-			mkdir(parent, 0700);
-		}
-		mkdir(dir, 0700);
-	}
 	root = json_object();
 	arr = json_array();
 	json_object_set_new(root, "format", json_integer(CACHE_FORMAT));
@@ -159,20 +197,8 @@ int attach_cache__store(struct py_target *t, int mode,
 	if (l)
 		json_object_set_new(root, "gil_layout", layout_json(l));
 
-	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		json_decref(root);
-		return -errno;
-	}
-	if (json_dumpfd(root, fd, JSON_COMPACT) || fsync(fd))
-		e = -EIO;
-	close(fd);
+	e = write_atomic(path, root);
 	json_decref(root);
-	if (!e && rename(tmp, path))
-		e = -errno;
-	if (e)
-		unlink(tmp);
 	return e;
 }
 
@@ -261,4 +287,54 @@ int attach_cache__load(struct py_target *t, int mode,
 		return -ENOENT;
 	}
 	return 0;
+}
+
+/* ---- Python frame layouts (--stacks) ----------------------------------- */
+
+#define FRAMES_KEY 99 /* a cache file of its own, whatever the plan's mode */
+
+int attach_cache__load_frames(struct py_target *t, struct gt_py_frame_layout *l)
+{
+	char path[PATH_MAX];
+	struct gt_py_frame_layout v;
+	const char *h;
+	json_t *root;
+	int e = -ENOENT;
+
+	if (cache_path(t, FRAMES_KEY, path, sizeof(path)))
+		return -ENOENT;
+	root = json_load_file(path, 0, NULL);
+	if (!root)
+		return -ENOENT;
+	h = json_string_value(json_object_get(root, "frame_layout"));
+	if (json_integer_value(json_object_get(root, "format")) == CACHE_FORMAT &&
+	    !strcmp(json_string_value(json_object_get(root, "build_id")) ?: "",
+		    elf_image__build_id(t->img)) &&
+	    h && strlen(h) == 2 * sizeof(v) && unhex(h, (uint8_t *)&v, sizeof(v)) == 0 &&
+	    v.py_version == (uint32_t)(t->major << 8 | t->minor) &&
+	    v.fr_span >= 8 && v.fr_span <= 256) {
+		*l = v;
+		e = 0;
+	}
+	json_decref(root);
+	return e;
+}
+
+int attach_cache__store_frames(struct py_target *t,
+			       const struct gt_py_frame_layout *l)
+{
+	char path[PATH_MAX], h[2 * sizeof(*l) + 1];
+	json_t *root;
+	int e;
+
+	if (cache_path(t, FRAMES_KEY, path, sizeof(path)) || make_dir())
+		return -ENOENT;
+	hex((const uint8_t *)l, sizeof(*l), h);
+	root = json_object();
+	json_object_set_new(root, "format", json_integer(CACHE_FORMAT));
+	json_object_set_new(root, "build_id", json_string(elf_image__build_id(t->img)));
+	json_object_set_new(root, "frame_layout", json_string(h));
+	e = write_atomic(path, root);
+	json_decref(root);
+	return e;
 }

@@ -37,4 +37,13 @@ int attach_cache__store(struct py_target *t, int mode,
 			const struct probe_plan *plan,
 			const struct gil_layout *l);
 
+struct gt_py_frame_layout;
+/* --stacks: the Python frame layout of @t's build (py_layout__get), kept
+ * the same way (its own file, same key and checks: build-id, version).
+ * load: 0 or -ENOENT; store: 0 or a negative errno, not an error for the
+ * caller. */
+int attach_cache__load_frames(struct py_target *t, struct gt_py_frame_layout *l);
+int attach_cache__store_frames(struct py_target *t,
+			       const struct gt_py_frame_layout *l);
+
 #endif

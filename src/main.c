@@ -243,12 +243,15 @@ static int setup_probes(struct session *s)
 		}
 	}
 	if (s->env.stacks) {
-		const char *src = NULL;
+		const char *src = "the attach cache";
 
-		rc = py_layout__get(&s->target, &s->layout, &src, s->err,
-				    sizeof(s->err));
-		if (rc)
-			return rc;
+		if (attach_cache__load_frames(&s->target, &s->layout)) {
+			rc = py_layout__get(&s->target, &s->layout, &src, s->err,
+					    sizeof(s->err));
+			if (rc)
+				return rc;
+			attach_cache__store_frames(&s->target, &s->layout);
+		}
 		if (s->env.verbose)
 			fprintf(stderr, "giltrace: Python frame layout from %s\n", src);
 	}
