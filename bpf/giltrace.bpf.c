@@ -626,14 +626,15 @@ static __always_inline __u64 gil_holder_tstate(void)
 static __always_inline void stacks_at_drop(struct gt_thread *t, __u64 begin,
 					   __u64 acq, __u64 now)
 {
-	__u64 from = t->hold_mark_ns > acq ? t->hold_mark_ns : acq;
+	__u64 hold = now > acq ? now - acq : 0;
 
 	if (begin)
 		add_weight(t, GT_W_WAIT, t->wait_stack, acq > begin ? acq - begin : 0);
-	t->pending_hold_ns += now > from ? now - from : 0;
+	t->pending_hold_ns += hold > t->sampled_ns ? hold - t->sampled_ns : 0;
 	t->pending_tstate = t->tstate ?: gil_holder_tstate();
 	t->pending_release_ns = now;
 	t->hold_mark_ns = 0;
+	t->sampled_ns = 0;
 	t->sample_stack = 0;
 }
 
@@ -831,8 +832,10 @@ int sample_holder(void *ctx)
 	}
 	stack = walk_stack(t->tstate, NULL, t->sample_stack);
 	from = t->hold_mark_ns > acq ? t->hold_mark_ns : acq;
-	if (now > from)
+	if (now > from) {
 		acc_weight(t, GT_W_HOLD, stack, now - from, 0);
+		t->sampled_ns += now - from;
+	}
 	t->hold_mark_ns = now;
 	t->sample_stack = stack;
 	__sync_fetch_and_add(&g.samples, 1);
@@ -1035,10 +1038,13 @@ int BPF_PROG(thread_exit, struct task_struct *task)
 		dist_add(&t->hold, now - t->since_ns);
 		/* The thread state is gone: the stack is the last sample's,
 		 * if any (0: unknown). */
-		if (capture_stacks)
-			add_weight(t, GT_W_HOLD, t->sample_stack, now -
-				   (t->hold_mark_ns > t->since_ns ?
-				    t->hold_mark_ns : t->since_ns));
+		if (capture_stacks) {
+			__u64 hold = now - t->since_ns;
+
+			add_weight(t, GT_W_HOLD, t->sample_stack, hold > t->sampled_ns ?
+				   hold - t->sampled_ns : 0);
+			t->sampled_ns = 0;
+		}
 		if (emit_cycles)
 			emit_cycle(GT_REC_CYCLE, tid, t->wait_begin_ns ?
 				   t->wait_begin_ns : t->since_ns, t->since_ns,

@@ -105,6 +105,10 @@ struct gt_thread {
 	__u64 hold_mark_ns;   /* the hold in progress is attributed to stacks up
 			       * to here (holder samples) */
 	__u64 sample_stack;   /* stack of the last holder sample of this hold */
+	__u64 sampled_ns;     /* of the hold in progress, what samples attributed:
+			       * the release gives stacks only the rest, so a
+			       * sample that misjudged the acquisition cannot
+			       * make weights exceed the hold */
 	/* Weights not yet in the map stack_weights, per enum gt_weight: a
 	 * thread that waits and holds with the same stacks cycle after cycle
 	 * (the common case) adds to these, and the map is updated only when

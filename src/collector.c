@@ -433,9 +433,11 @@ void collector__close_stacks(struct collector *c)
 		}
 		if (!t->open_hold_ns)
 			continue;
-		from = k->hold_mark_ns > k->since_ns ? k->hold_mark_ns : k->since_ns;
-		if (c->m->t_end_ns <= from)
+		/* What samples did not attribute of the open hold. */
+		from = c->m->t_end_ns > k->since_ns ? c->m->t_end_ns - k->since_ns : 0;
+		if (from <= k->sampled_ns)
 			continue;
+		from = c->m->t_end_ns - (from - k->sampled_ns);
 		id = k->sample_stack;
 		if (!id && !c->m->target_exited)
 			id = walk_now(c, k->tstate);
