@@ -238,21 +238,30 @@ def native(interp):
         m = re.search(r"tids releaser=(\d+)", r.stdout)
         ctx.require(m, "workload output %r" % r.stdout[-300:])
         fo = parse_folded(path)
-        lines = [(fr, v) for fr, v in fo.get(int(m.group(1)), []) if any(":do_sleep0 (" in f for f in fr)]
+        # The releaser's waits after time.sleep(0): their C path names
+        # time.sleep's C function. (Whether the Python frames above it are
+        # named depends on the collector naming them before this short
+        # process exits: under load it may not, see how-it-works.md.)
+        lines = [(fr, v) for fr, v in fo.get(int(m.group(1)), [])
+                 if any(f.startswith(("time_sleep", "pysleep")) for f in fr)]
         total = sum(v for _, v in lines)
-        ctx.require(total > 0, "no wait under do_sleep0 for the releaser")
-        good = 0
+        ctx.require(total > 0, "no wait of the releaser under time.sleep's C function: %r" % (
+            [fr[-4:] for fr, _ in fo.get(int(m.group(1)), [])][:3]))
+        good = named = 0
         for fr, v in lines:
-            i = max(k for k, f in enumerate(fr) if ":do_sleep0 (" in f)
-            nat = [f.split(" [")[0] for f in fr[i + 1:]]
-            if nat and nat[-1].startswith("take_gil") and \
-               any(f.startswith(("time_sleep", "pysleep")) for f in nat) and \
-               all(" [" in f for f in fr[i + 1:]):
+            i = min(k for k, f in enumerate(fr) if f.startswith(("time_sleep", "pysleep")))
+            nat = fr[i:]
+            py = [f for f in fr[:i] if " (" in f and " [" not in f]
+            if nat[-1].split(" [")[0].startswith("take_gil") and all(" [" in f for f in nat) and \
+               (not py or all(" [" not in f for f in fr[:fr.index(py[-1]) + 1])):
                 good += v
-        ctx.expect(good >= MIN_SHARE * total, "%d of %d of do_sleep0's waits end in time.sleep's C path to take_gil; e.g. %r" % (
-            good, total, lines[0][0][-5:]))
-        ctx.expect(total >= 300, "%d waits under do_sleep0 for 300 calls" % total)
-        ctx.note("%.0f%% of do_sleep0's %d waits with their C frames" % (100.0 * good / total, total))
+            if any(":do_sleep0 (" in f for f in fr):
+                named += v
+        ctx.expect(good >= MIN_SHARE * total, "%d of %d of the releaser's waits after time.sleep(0) end in its C path to take_gil "
+                   "after the Python frames; e.g. %r" % (good, total, lines[0][0][-5:]))
+        ctx.expect(total >= 300, "%d waits under time.sleep's C function for 300 calls" % total)
+        ctx.note("%.0f%% of %d waits with their C frames after the Python ones; do_sleep0 named in %d" % (
+            100.0 * good / total, total, named))
     return fn
 
 
