@@ -628,14 +628,10 @@ int py_symbolize__frame_as(struct py_symbolizer *s, uint64_t code,
 	if (!code || (code & 7))
 		return unknown(s, out, -EINVAL);
 	r = rread(s->pid, code, hdr, s->hdr_len);
-	if (r == -ESRCH && (e = lookup(s, code))) {
-		/* The process is gone (its last stacks arrive after its exit):
-		 * what was read while it lived is the best there is. */
-		s->st.hits++;
-		off = byte_offset(s, code, pos, mode);
-		fill(e, off == INT64_MIN ? 0 : cached_line(e, l->co_lines_kind, off), out);
-		return 0;
-	}
+	/* A process that is gone (-ESRCH) cannot confirm a cached entry:
+	 * the address may have held another code object when it was cached
+	 * (seen: a freed "<string>" module's name on a later function).
+	 * Unknown, never wrong. */
 	if (r)
 		return unknown(s, out, r);
 	if (get_u64(hdr, l->ob_type) != s->code_type)

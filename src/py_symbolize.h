@@ -61,8 +61,8 @@ void py_symbolize__free(struct py_symbolizer *s);
  * fr_code_mask), @instr_pos_raw as PY_POS_RAW above. Returns 0 with @out
  * filled, or a negative errno with out->known = false and out->function =
  * PY_UNKNOWN: -EINVAL (not a code object now), -EFAULT (unreadable),
- * -ESRCH (the process is gone; a code object read while it lived is still
- * named from the cache), -EPERM.
+ * -ESRCH (the process is gone: a cached name is not trusted then, the
+ * address may have been reused since), -EPERM.
  */
 int py_symbolize__frame(struct py_symbolizer *s, uint64_t code_addr,
 			uint64_t instr_pos_raw, struct py_frame_info *out);
