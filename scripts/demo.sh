@@ -44,11 +44,12 @@ pick_python() {
 }
 PY=$(pick_python)
 
-echo "demo.sh: build/giltrace -- $PY examples/demo.py"
+echo "demo.sh: build/giltrace --stacks -- $PY examples/demo.py"
 echo
 rc=0
-build/giltrace -- "$PY" examples/demo.py || rc=$?
+build/giltrace --stacks -- "$PY" examples/demo.py || rc=$?
 echo
-echo "Try also: --hist (histograms), -p PID -d 5 (a running process), --json FILE;" \
-	"scripts/bench.sh (what tracing costs)"
+echo "Try also: --hist (histograms), -p PID -d 5 (a running process), --json FILE," \
+	"--folded FILE (flame graphs), --native (C frames), --html FILE," \
+	"--mode contention (cheapest); scripts/bench.sh (what tracing costs)"
 exit $rc
