@@ -380,6 +380,32 @@ static __always_inline void native_regs(struct gt_native *n, struct pt_regs *r)
 		n->stack_len = first + 4096;
 }
 
+/* bpf_loop callback: the co_name token of frame @i of the stack being
+ * sent (the per-CPU scratch's: bpf_loop's context must be on the stack). */
+static long name_one(__u32 i, void *data)
+{
+	struct walk_scratch *w;
+	struct gt_stack *s;
+	__u32 zero = 0;
+	__u64 code;
+
+	w = bpf_map_lookup_elem(&scratch, &zero);
+	if (!w)
+		return 1;
+	s = &w->s;
+	if (i >= s->depth)
+		return 1;
+	/* Keep the mask the compiler would prove away: the verifier needs it. */
+	asm volatile("" : "+r"(i));
+	i &= GT_STACK_MAX - 1;
+	code = s->frames[i].code;
+	if (!code || pyl.co_name == GT_PY_NONE ||
+	    bpf_probe_read_user(&s->co_name[i], sizeof(__u64),
+				(void *)(code + pyl.co_name)))
+		s->co_name[i] = 0;
+	return 0;
+}
+
 /* Send stack @s to userspace unless it was sent already; with --native
  * and user registers @ur, what its native frames need too. */
 static __always_inline void send_stack(struct gt_stack *s, struct pt_regs *ur)
@@ -388,6 +414,9 @@ static __always_inline void send_stack(struct gt_stack *s, struct pt_regs *ur)
 
 	if (bpf_map_lookup_elem(&stacks_seen, &s->id))
 		return;
+	/* New stacks only (@s is the scratch's): one read a frame, to tell
+	 * code objects apart. */
+	bpf_loop(GT_STACK_MAX, name_one, &one, 0);
 	if (capture_native && ur) {
 		struct gt_rec_stack_native *r;
 

@@ -354,6 +354,11 @@ struct gt_stack {
 	__u32 depth; /* frames[0..depth) valid, innermost first */
 	__u32 flags; /* GT_STK_* */
 	struct gt_frame frames[GT_STACK_MAX];
+	/* Filled when the stack is sent (new stacks only): each frame's code
+	 * object's co_name pointer then, 0 unread. Userspace names a frame
+	 * only if the code object it reads (or cached) still has it: a code
+	 * object freed and its address reused before naming is told apart. */
+	__u64 co_name[GT_STACK_MAX];
 };
 
 struct gt_rec_stack {

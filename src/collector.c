@@ -170,8 +170,9 @@ static int add_stack_n(struct collector *c, const struct gt_stack *st,
 	for (uint32_t i = depth; i-- > 0;) {
 		struct py_frame_info *fi = &c->fi;
 
-		if (py_symbolize__frame(c->sym, st->frames[i].code,
-					st->frames[i].pos, fi) || !fi->known) {
+		if (py_symbolize__frame_tok(c->sym, st->frames[i].code,
+					    st->frames[i].pos, st->co_name[i],
+					    fi) || !fi->known) {
 			ms->frames_unresolved++;
 			f = mark_frame(ms, MS_UNKNOWN);
 		} else {

@@ -613,9 +613,28 @@ static int64_t byte_offset(const struct py_symbolizer *s, uint64_t code,
 	}
 }
 
+static int frame_tok(struct py_symbolizer *s, uint64_t code, int64_t pos,
+		     enum py_pos_mode mode, uint64_t name_tok,
+		     struct py_frame_info *out);
+
 int py_symbolize__frame_as(struct py_symbolizer *s, uint64_t code,
 			   int64_t pos, enum py_pos_mode mode,
 			   struct py_frame_info *out)
+{
+	return frame_tok(s, code, pos, mode, 0, out);
+}
+
+int py_symbolize__frame_tok(struct py_symbolizer *s, uint64_t code_addr,
+			    uint64_t instr_pos_raw, uint64_t name_tok,
+			    struct py_frame_info *out)
+{
+	return frame_tok(s, code_addr, (int64_t)instr_pos_raw, PY_POS_RAW,
+			 name_tok, out);
+}
+
+static int frame_tok(struct py_symbolizer *s, uint64_t code, int64_t pos,
+		     enum py_pos_mode mode, uint64_t name_tok,
+		     struct py_frame_info *out)
 {
 	const struct gt_py_frame_layout *l = &s->l;
 	uint8_t hdr[512];
@@ -630,8 +649,16 @@ int py_symbolize__frame_as(struct py_symbolizer *s, uint64_t code,
 	r = rread(s->pid, code, hdr, s->hdr_len);
 	/* A process that is gone (-ESRCH) cannot confirm a cached entry:
 	 * the address may have held another code object when it was cached
-	 * (seen: a freed "<string>" module's name on a later function).
-	 * Unknown, never wrong. */
+	 * (seen: a freed "<string>" module's name on a later function). The
+	 * co_name pointer the BPF walker read at capture (@name_tok) can: a
+	 * cached entry with the same one is that code object. */
+	if (r == -ESRCH && name_tok && (e = lookup(s, code)) &&
+	    e->tok.name == name_tok) {
+		s->st.hits++;
+		off = byte_offset(s, code, pos, mode);
+		fill(e, off == INT64_MIN ? 0 : cached_line(e, l->co_lines_kind, off), out);
+		return 0;
+	}
 	if (r)
 		return unknown(s, out, r);
 	if (get_u64(hdr, l->ob_type) != s->code_type)
@@ -643,6 +670,11 @@ int py_symbolize__frame_as(struct py_symbolizer *s, uint64_t code,
 	tok.firstlineno = get_i32(hdr, l->co_firstlineno);
 	if (l->co_qualname != GT_PY_NONE)
 		tok.qualname = get_u64(hdr, l->co_qualname);
+	if (name_tok && tok.name != name_tok) {
+		/* Not the code object captured: freed, address reused. */
+		s->st.stale++;
+		return unknown(s, out, -EINVAL);
+	}
 	e = lookup(s, code);
 	if (e && !same_token(&e->tok, &tok)) {
 		s->st.stale++;

@@ -67,6 +67,17 @@ void py_symbolize__free(struct py_symbolizer *s);
 int py_symbolize__frame(struct py_symbolizer *s, uint64_t code_addr,
 			uint64_t instr_pos_raw, struct py_frame_info *out);
 
+/*
+ * The same, checked against @name_tok, the code object's co_name pointer
+ * as the BPF walker read it at capture (struct gt_stack co_name; 0:
+ * none): a different one means the address now holds another code object
+ * (-EINVAL, unknown). It also lets a cached entry name the frame after
+ * the process has exited (-ESRCH otherwise).
+ */
+int py_symbolize__frame_tok(struct py_symbolizer *s, uint64_t code_addr,
+			    uint64_t instr_pos_raw, uint64_t name_tok,
+			    struct py_frame_info *out);
+
 /* The same with the position read as @mode says. */
 int py_symbolize__frame_as(struct py_symbolizer *s, uint64_t code_addr,
 			   int64_t pos, enum py_pos_mode mode,
