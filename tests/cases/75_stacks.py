@@ -9,9 +9,11 @@ Stacks (issue 5), on every interpreter found:
   measured wait (hold) within 1%, and the JSON's per-thread stack totals
   equal its wait_ns and hold_ns within 1%. Recorded with `record --stacks`,
   folded with `report` (wait, hold, count), and once in the direct form;
-- deep recursion (200 frames, the walk keeps 64): every stack of that
-  thread is marked truncated at its root, holds exactly the 64 innermost
-  frames, and they are the right ones (spin_a under 63 deep);
+- deep recursion (200 frames, the walk keeps 64): a stack of that thread
+  deeper than the walk is marked truncated at its root and holds exactly
+  the 64 innermost frames, the right ones (spin_a or deep() under deep()
+  frames); one caught on its way down is whole (bootstrap, worker, deep()
+  frames) and unmarked; most of the thread's wait is in truncated ones;
 - code made at run time: a function defined by exec() (file "<string>"),
   a lambda, a generator and a coroutine are named as Python names them.
 
@@ -177,21 +179,32 @@ def deep(interp):
         # The thread's stacks in the recursion (every stack with a deep()
         # frame, or under spin_a); its waits at the start (barrier) are
         # shallow and not checked here.
-        checked = 0
+        checked = truncated = 0
         for fr, v in lines:
             if not any(":deep (" in f or is_at(f, func, file, line) for f in fr):
                 continue
             checked += v
-            ctx.expect(fr and fr[0] == "[truncated]", "deep stack not marked truncated at its root: %r" % fr[:2])
-            py = fr[1:]
-            ctx.expect(len(py) == depth, "deep stack has %d frames after the mark, want %d" % (len(py), depth))
             # Innermost: the spin loop, or deep() itself when the GIL
             # changed hands during the recursion.
-            ctx.expect(py and (is_at(py[-1], func, file, line) or ":deep (" in py[-1]),
-                       "deep stack's innermost frame %r, want %s:%d or deep()" % (py[-1] if py else None, func, line))
-            ctx.expect(all(":deep (" in f for f in py[:-1]),
-                       "deep stack: frames under %s are not all deep(): %r" % (func, [f for f in py[:-1] if ":deep (" not in f][:3]))
+            ctx.expect(fr and (is_at(fr[-1], func, file, line) or ":deep (" in fr[-1]),
+                       "deep stack's innermost frame %r, want %s:%d or deep()" % (fr[-1] if fr else None, func, line))
+            if fr[0] == "[truncated]":
+                # Deeper than the walk: exactly the innermost frames, all
+                # deep() under the innermost one.
+                truncated += v
+                py = fr[1:]
+                ctx.expect(len(py) == depth, "truncated stack has %d frames after the mark, want %d" % (len(py), depth))
+                ctx.expect(all(":deep (" in f for f in py[:-1]),
+                           "truncated stack: frames under the innermost are not all deep(): %r" % (
+                               [f for f in py[:-1] if ":deep (" not in f][:3]))
+            else:
+                # Caught on its way down (shallower than the walk): whole,
+                # from the thread's bootstrap, worker(), then deep() only.
+                w = [k for k, f in enumerate(fr) if ":worker (" in f]
+                ctx.expect(len(fr) <= depth and w and all(":deep (" in f for f in fr[w[0] + 1:-1]),
+                           "untruncated stack in the recursion is not bootstrap..worker, deep()...: %r" % (fr[:6],))
         ctx.expect(checked >= MIN_SHARE * total, "only %.0f%% of the deep thread's wait in the recursion" % (100.0 * checked / total))
+        ctx.expect(truncated >= 0.5 * total, "only %.0f%% of the deep thread's wait in truncated stacks" % (100.0 * truncated / total))
         ptid = threads["plain"][0]
         ctx.expect(all(not fr or fr[0] != "[truncated]" for fr, _ in fo.get(ptid, [])),
                    "the plain thread's stacks are marked truncated")
