@@ -410,6 +410,8 @@ static long name_one(__u32 i, void *data)
  * and user registers @ur, what its native frames need too. */
 static __always_inline void send_stack(struct gt_stack *s, struct pt_regs *ur)
 {
+	bool native = capture_native && ur;
+	struct gt_rec_stack *r;
 	__u8 one = 1;
 
 	if (bpf_map_lookup_elem(&stacks_seen, &s->id))
@@ -417,34 +419,21 @@ static __always_inline void send_stack(struct gt_stack *s, struct pt_regs *ur)
 	/* New stacks only (@s is the scratch's): one read a frame, to tell
 	 * code objects apart. */
 	bpf_loop(GT_STACK_MAX, name_one, &one, 0);
-	if (capture_native && ur) {
-		struct gt_rec_stack_native *r;
-
-		r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-		if (!r) {
-			__sync_fetch_and_add(&g.stacks_lost, 1);
-			return;
-		}
-		r->type = GT_REC_STACK_NATIVE;
-		r->pad = 0;
-		bpf_probe_read_kernel(&r->s, sizeof(r->s), s);
-		native_regs(&r->n, ur);
-		bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
-	} else {
-		struct gt_rec_stack *r;
-
-		r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-		if (!r) {
-			__sync_fetch_and_add(&g.stacks_lost, 1);
-			return;
-		}
-		r->type = GT_REC_STACK;
-		r->pad = 0;
-		bpf_probe_read_kernel(&r->s, sizeof(r->s), s);
-		/* Woken now: userspace must name the frames while the
-		 * process still has the code objects. New stacks are rare. */
-		bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
+	/* gt_rec_stack_native begins as gt_rec_stack does. */
+	r = native ? bpf_ringbuf_reserve(&events, sizeof(struct gt_rec_stack_native), 0) :
+		     bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		__sync_fetch_and_add(&g.stacks_lost, 1);
+		return;
 	}
+	r->type = native ? GT_REC_STACK_NATIVE : GT_REC_STACK;
+	r->pad = 0;
+	bpf_probe_read_kernel(&r->s, sizeof(r->s), s);
+	if (native)
+		native_regs(&((struct gt_rec_stack_native *)r)->n, ur);
+	/* Woken now: userspace must name the frames while the process still
+	 * has the code objects. New stacks are rare. */
+	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
 	bpf_map_update_elem(&stacks_seen, &s->id, &one, BPF_ANY);
 }
 

@@ -404,7 +404,7 @@ void collector__close_stacks(struct collector *c)
 	for (size_t i = 0; i < c->m->nthreads; i++) {
 		struct model_thread *t = &c->m->threads[i];
 		const struct gt_thread *k = &t->k;
-		uint64_t from, id;
+		uint64_t hold, id;
 		int si;
 
 		if (t->open_wait_ns && (si = stack_index(c, k->wait_stack)) >= 0)
@@ -435,10 +435,9 @@ void collector__close_stacks(struct collector *c)
 		if (!t->open_hold_ns)
 			continue;
 		/* What samples did not attribute of the open hold. */
-		from = c->m->t_end_ns > k->since_ns ? c->m->t_end_ns - k->since_ns : 0;
-		if (from <= k->sampled_ns)
+		hold = c->m->t_end_ns > k->since_ns ? c->m->t_end_ns - k->since_ns : 0;
+		if (hold <= k->sampled_ns)
 			continue;
-		from = c->m->t_end_ns - (from - k->sampled_ns);
 		id = k->sample_stack;
 		if (!id && !c->m->target_exited)
 			id = walk_now(c, k->tstate);
@@ -446,7 +445,7 @@ void collector__close_stacks(struct collector *c)
 		if (si >= 0)
 			model_stacks__add_weight(ms, k->tid, k->first_seen_ns,
 						 GT_W_HOLD, (uint32_t)si, 0,
-						 c->m->t_end_ns - from);
+						 hold - k->sampled_ns);
 	}
 }
 
