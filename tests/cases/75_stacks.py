@@ -13,7 +13,7 @@ Stacks (issue 5), on every interpreter found:
   deeper than the walk is marked truncated at its root and holds exactly
   the 64 innermost frames, the right ones (spin_a or deep() under deep()
   frames); one caught on its way down is whole (bootstrap, worker, deep()
-  frames) and unmarked; most of the thread's wait is in truncated ones;
+  frames under the job's lambda) and unmarked; most of the thread's wait is in truncated ones;
 - code made at run time: a function defined by exec() (file "<string>"),
   a lambda, a generator and a coroutine are named as Python names them.
 
@@ -199,9 +199,11 @@ def deep(interp):
                                [f for f in py[:-1] if ":deep (" not in f][:3]))
             else:
                 # Caught on its way down (shallower than the walk): whole,
-                # from the thread's bootstrap, worker(), then deep() only.
+                # from the thread's bootstrap, worker(), the job's lambda,
+                # then deep() only.
                 w = [k for k, f in enumerate(fr) if ":worker (" in f]
-                ctx.expect(len(fr) <= depth and w and all(":deep (" in f for f in fr[w[0] + 1:-1]),
+                ctx.expect(len(fr) <= depth and w and
+                           all(":deep (" in f or "<lambda> (" in f for f in fr[w[0] + 1:-1]),
                            "untruncated stack in the recursion is not bootstrap..worker, deep()...: %r" % (fr[:6],))
         ctx.expect(checked >= MIN_SHARE * total, "only %.0f%% of the deep thread's wait in the recursion" % (100.0 * checked / total))
         ctx.expect(truncated >= 0.5 * total, "only %.0f%% of the deep thread's wait in truncated stacks" % (100.0 * truncated / total))
