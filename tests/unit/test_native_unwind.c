@@ -213,6 +213,40 @@ static int capture(pid_t pid, pid_t tid, struct gt_native *n, long *syscall_nr)
 	return 0;
 }
 
+/* Start `@python -c @script`; wait until its main thread blocks in read(0). */
+static pid_t start_blocked(const char *python, const char *script)
+{
+	pid_t pid = start_python(python, script);
+
+	wait_blocked_pid(pid);
+	return pid;
+}
+
+/* An unwinder of @pid; fails the test without one. */
+static struct native_unwinder *unwinder_of(const struct interp *in, pid_t pid)
+{
+	struct native_unwinder *u;
+	char err[256];
+
+	u = native_unwind__new(pid, err, sizeof(err));
+	if (!u)
+		fail_msg("%s: %s", in->label, err);
+	return u;
+}
+
+/*
+ * @in's python on @script, blocked in read(0), and an unwinder of it; its
+ * pid in *@pid. NULL (the test skipped) when @in is not installed.
+ */
+static struct native_unwinder *start_unwinder(const struct interp *in,
+					      const char *script, pid_t *pid)
+{
+	if (!present(in->python, in->label))
+		return NULL;
+	*pid = start_blocked(in->python, script);
+	return unwinder_of(in, *pid);
+}
+
 /* ---- names ------------------------------------------------------------- */
 
 struct named {
@@ -231,6 +265,14 @@ static void unwind_and_name(struct native_unwinder *u, const struct gt_native *n
 	assert_true(s->n <= MAXPCS);
 	for (i = 0; i < s->n; i++)
 		native_unwind__symbolize(u, s->pcs[i], i > 0, &s->f[i]);
+}
+
+/* Capture thread @tid of @pid (it must stop), unwind and name it into @s. */
+static void capture_named(struct native_unwinder *u, pid_t pid, pid_t tid,
+			  struct gt_native *n, struct named *s)
+{
+	assert_int_equal(capture(pid, tid, n, NULL), 0);
+	unwind_and_name(u, n, s);
 }
 
 /* @sym is @base, or @base + "." + a compiler suffix (.lto_priv.0, .cold) */
@@ -344,20 +386,14 @@ static void test_main_thread(void **state)
 	static struct named s;
 	struct native_unwinder *u;
 	uint64_t g[MAXPCS];
-	char err[256];
 	pid_t pid;
 	int ng, i, e;
 
-	if (!present(in->python, in->label))
-		return;
-	pid = start_python(in->python, S_MAIN);
-	wait_blocked_pid(pid);
-	u = native_unwind__new(pid, err, sizeof(err));
+	u = start_unwinder(in, S_MAIN, &pid);
 	if (!u)
-		fail_msg("%s: %s", in->label, err);
-	assert_int_equal(capture(pid, pid, &n, NULL), 0);
+		return;
+	capture_named(u, pid, pid, &n, &s);
 	assert_true(n.stack_len > 0);
-	unwind_and_name(u, &n, &s);
 	print_stack(in->label, &s);
 	assert_int_equal(s.rc, 0);
 	assert_int_equal(s.pcs[0], n.regs[16]);
@@ -419,7 +455,6 @@ static void test_thread(void **state)
 	static struct gt_native n;
 	static struct named s;
 	struct native_unwinder *u;
-	char err[256];
 	pid_t pid, tid;
 
 	if (!present(in->python, in->label))
@@ -427,11 +462,8 @@ static void test_thread(void **state)
 	pid = start_python(in->python, S_THREAD);
 	tid = find_task(pid, "0 0x0 ", false, 10);
 	assert_true(tid > 0);
-	u = native_unwind__new(pid, err, sizeof(err));
-	if (!u)
-		fail_msg("%s: %s", in->label, err);
-	assert_int_equal(capture(pid, tid, &n, NULL), 0);
-	unwind_and_name(u, &n, &s);
+	u = unwinder_of(in, pid);
+	capture_named(u, pid, tid, &n, &s);
 	print_stack(in->label, &s);
 	assert_int_equal(s.rc, 0);
 	assert_true(find_frame(&s, EVAL) >= 0);
@@ -446,7 +478,6 @@ static void test_gil_wait(void **state)
 	static struct gt_native n;
 	static struct named s;
 	struct native_unwinder *u;
-	char err[256];
 	double t0;
 	pid_t pid;
 	int tries = 0;
@@ -456,9 +487,7 @@ static void test_gil_wait(void **state)
 		return;
 	pid = start_python(in->python, S_GIL);
 	assert_true(find_task(pid, "202 ", true, 10) > 0); /* futex */
-	u = native_unwind__new(pid, err, sizeof(err));
-	if (!u)
-		fail_msg("%s: %s", in->label, err);
+	u = unwinder_of(in, pid);
 	t0 = now();
 	while (!found && now() - t0 < 3) {
 		pid_t tid = find_task(pid, "202 ", true, 1);
@@ -486,17 +515,13 @@ static void test_dlopen(void **state)
 	static const char *const CTYPES[] = { "_ctypes_callproc", "ffi_call", NULL };
 	struct native_unwind_stats st;
 	struct native_unwinder *u;
-	char err[256], *maps;
+	char *maps;
 	double t0;
 	pid_t pid;
 
-	if (!present(in->python, in->label))
-		return;
-	pid = start_python(in->python, S_CTYPES);
-	wait_blocked_pid(pid);
-	u = native_unwind__new(pid, err, sizeof(err));
+	u = start_unwinder(in, S_CTYPES, &pid);
 	if (!u)
-		fail_msg("%s: %s", in->label, err);
+		return;
 	assert_int_equal(write(child_in, "x", 1), 1);
 	t0 = now();
 	for (;;) { /* _ctypes mapped, then blocked in read(0) again */
@@ -512,8 +537,7 @@ static void test_dlopen(void **state)
 	}
 	wait_blocked_pid(pid);
 	usleep(300 * 1000); /* past NATIVE_REFRESH_MIN_MS of anything */
-	assert_int_equal(capture(pid, pid, &n, NULL), 0);
-	unwind_and_name(u, &n, &s);
+	capture_named(u, pid, pid, &n, &s);
 	print_stack(in->label, &s);
 	native_unwind__stats(u, &st);
 	assert_int_equal(st.refreshes, 1);
@@ -533,19 +557,13 @@ static void test_deep(void **state)
 	static struct gt_native n;
 	static struct named s;
 	struct native_unwinder *u;
-	char err[256];
 	pid_t pid;
 	size_t i;
 
-	if (!present(in->python, in->label))
-		return;
-	pid = start_python(in->python, S_DEEP);
-	wait_blocked_pid(pid);
-	u = native_unwind__new(pid, err, sizeof(err));
+	u = start_unwinder(in, S_DEEP, &pid);
 	if (!u)
-		fail_msg("%s: %s", in->label, err);
-	assert_int_equal(capture(pid, pid, &n, NULL), 0);
-	unwind_and_name(u, &n, &s);
+		return;
+	capture_named(u, pid, pid, &n, &s);
 	print_message("  %s: 60 Python calls deep: rc %d, %zu frames, last %s\n",
 		      in->label, s.rc, s.n, s.n ? s.f[s.n - 1].function : "-");
 	assert_true(find_frame(&s, EVAL) >= 0);
@@ -566,7 +584,7 @@ static void test_deleted(void **state)
 	static struct gt_native n;
 	static struct named s;
 	struct native_unwinder *u;
-	char dir[] = "/tmp/gt-native-XXXXXX", copy[64], err[256];
+	char dir[] = "/tmp/gt-native-XXXXXX", copy[64];
 	pid_t pid;
 	int e;
 
@@ -575,15 +593,11 @@ static void test_deleted(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(copy, sizeof(copy), "%s/python3", dir);
 	copy_file(in->python, copy);
-	pid = start_python(copy, S_MAIN);
-	wait_blocked_pid(pid);
+	pid = start_blocked(copy, S_MAIN);
 	assert_int_equal(unlink(copy), 0);
 	remove_tree(dir);
-	u = native_unwind__new(pid, err, sizeof(err));
-	if (!u)
-		fail_msg("%s: %s", in->label, err);
-	assert_int_equal(capture(pid, pid, &n, NULL), 0);
-	unwind_and_name(u, &n, &s);
+	u = unwinder_of(in, pid);
+	capture_named(u, pid, pid, &n, &s);
 	print_stack(in->label, &s);
 	assert_int_equal(s.rc, 0);
 	assert_true(find_frame(&s, EVAL) >= 0);
@@ -603,13 +617,9 @@ static void test_dead(void **state)
 	char err[256];
 	pid_t pid;
 
-	if (!present(in->python, in->label))
-		return;
-	pid = start_python(in->python, S_MAIN);
-	wait_blocked_pid(pid);
-	u = native_unwind__new(pid, err, sizeof(err));
+	u = start_unwinder(in, S_MAIN, &pid);
 	if (!u)
-		fail_msg("%s: %s", in->label, err);
+		return;
 	assert_int_equal(capture(pid, pid, &n, NULL), 0);
 	teardown(NULL); /* killed and reaped */
 	unwind_and_name(u, &n, &s);
@@ -633,18 +643,13 @@ static void test_junk(void **state)
 	uint64_t pcs[MAXPCS], rng = 42;
 	struct native_unwinder *u;
 	struct native_frame f;
-	char err[256];
 	size_t np, i, k;
 	pid_t pid;
 	int r;
 
-	if (!present(in->python, in->label))
-		return;
-	pid = start_python(in->python, S_MAIN);
-	wait_blocked_pid(pid);
-	u = native_unwind__new(pid, err, sizeof(err));
+	u = start_unwinder(in, S_MAIN, &pid);
 	if (!u)
-		fail_msg("%s: %s", in->label, err);
+		return;
 	assert_int_equal(capture(pid, pid, &real, NULL), 0);
 
 	/* arguments */
@@ -735,8 +740,7 @@ static void test_symbolize(void **state)
 	struct native_frame f;
 	struct nm_tab t;
 	uint64_t a;
-	char err[256], *dbg;
-	pid_t pid;
+	char *dbg;
 
 	if (!present(in->python, in->label))
 		return;
@@ -757,11 +761,7 @@ static void test_symbolize(void **state)
 		nm_load(path, &t, true);
 	}
 	a = nm_addr(&t, "_PyEval_EvalFrameDefault");
-	pid = start_python(in->python, S_MAIN);
-	wait_blocked_pid(pid);
-	u = native_unwind__new(pid, err, sizeof(err));
-	if (!u)
-		fail_msg("%s: %s", in->label, err);
+	u = unwinder_of(in, start_blocked(in->python, S_MAIN));
 
 	assert_int_equal(native_unwind__symbolize(u, a + 5, false, &f), 0);
 	assert_string_equal(f.function, "_PyEval_EvalFrameDefault");
@@ -796,7 +796,6 @@ static void test_cost(void **state)
 	uint64_t pcs[MAXPCS];
 	struct native_unwinder *u;
 	struct native_frame f;
-	char err[256];
 	double t0, walk_us, all_us, new_ms;
 	size_t np = 0, i;
 	pid_t pid;
@@ -804,13 +803,10 @@ static void test_cost(void **state)
 
 	if (!present(in->python, in->label))
 		return;
-	pid = start_python(in->python, S_MAIN);
-	wait_blocked_pid(pid);
+	pid = start_blocked(in->python, S_MAIN);
 	t0 = now();
-	u = native_unwind__new(pid, err, sizeof(err));
+	u = unwinder_of(in, pid);
 	new_ms = (now() - t0) * 1e3;
-	if (!u)
-		fail_msg("%s: %s", in->label, err);
 	assert_int_equal(capture(pid, pid, &n, NULL), 0);
 	t0 = now();
 	assert_int_equal(native_unwind__stack(u, &n, pcs, MAXPCS, &np), 0);

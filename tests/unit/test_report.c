@@ -95,14 +95,7 @@ static void add_busy(struct model *m, uint32_t tid, const char *comm,
 
 static void model_start(struct model *m)
 {
-	model__init(m);
-	m->pid = 4242;
-	snprintf(m->exe, sizeof(m->exe), "/root/.pyenv/versions/3.12.1/bin/python3.12");
-	snprintf(m->library, sizeof(m->library),
-		 "/root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0");
-	snprintf(m->python_version, sizeof(m->python_version), "3.12.1");
-	m->t0_ns = T0;
-	m->switch_interval_ns = 5 * MS;
+	model_py312(m, 4242, T0, true);
 }
 
 static void add_probes(struct model *m)

@@ -463,11 +463,36 @@ static const char *pyenv_lib(int minor, char *lib, size_t len, char *py,
 	return access(lib, R_OK) == 0 && access(py, X_OK) == 0 ? lib : NULL;
 }
 
+/*
+ * Start @py on S_SLEEP with its libpython from a copy of @lib in a new
+ * temporary directory (changed by @patch first, unless NULL), deleted with
+ * the directory once the child is ready. The copy's path in @copy.
+ */
+static pid_t start_on_lib_copy(char *py, const char *lib,
+			       void (*patch)(const char *copy),
+			       char *copy, size_t len)
+{
+	char dir[] = "/tmp/gt-target-XXXXXX", env[700];
+	char *argv[] = { py, "-c", S_SLEEP, NULL };
+	char *envp[] = { env, NULL };
+	pid_t pid;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(copy, len, "%s/%s", dir, strrchr(lib, '/') + 1);
+	copy_file(lib, copy);
+	if (patch)
+		patch(copy);
+	snprintf(env, sizeof(env), "LD_LIBRARY_PATH=%s", dir);
+	pid = wait_ready(spawn(argv, envp));
+	unlink(copy);
+	rmdir(dir);
+	return pid;
+}
+
 /* The mapped libpython was deleted: opened through /proc/PID/map_files. */
 static void test_deleted_library(void **state)
 {
-	char lib[512], py[512], dir[] = "/tmp/gt-target-XXXXXX", copy[600];
-	char env[700], err[512];
+	char lib[512], py[512], copy[600], err[512];
 	struct py_target t;
 	struct gil_state st;
 	pid_t pid;
@@ -476,18 +501,7 @@ static void test_deleted_library(void **state)
 		print_message("[  SKIP    ] deleted library: no pyenv 3.12.1\n");
 		skip();
 	}
-	assert_non_null(mkdtemp(dir));
-	snprintf(copy, sizeof(copy), "%s/libpython3.12.so.1.0", dir);
-	copy_file(lib, copy);
-	snprintf(env, sizeof(env), "LD_LIBRARY_PATH=%s", dir);
-	{
-		char *argv[] = { py, "-c", S_SLEEP, NULL };
-		char *envp[] = { env, NULL };
-
-		pid = wait_ready(spawn(argv, envp));
-	}
-	unlink(copy);
-	rmdir(dir);
+	pid = start_on_lib_copy(py, lib, NULL, copy, sizeof(copy));
 	assert_int_equal(target__open(pid, &t, err, sizeof(err)), 0);
 	assert_string_equal(t.interp, copy);
 	assert_true(strncmp(t.interp_open, "/proc/", 6) == 0 &&
@@ -532,6 +546,15 @@ static void test_other_mount_ns(void **state)
 	target__close(&t);
 }
 
+/* _Py_DebugOffsets.free_threaded (16 bytes past the cookie's start) = 1. */
+static void set_free_threaded(const char *copy)
+{
+	uint64_t one = 1;
+
+	patch_after(copy, py313_debug_cookie, sizeof(py313_debug_cookie), 16,
+		    &one, sizeof(one));
+}
+
 /*
  * A free-threaded build: none exists here, so a copy of pyenv's 3.13.0
  * libpython gets _Py_DebugOffsets.free_threaded set to 1 (nothing in the
@@ -539,31 +562,15 @@ static void test_other_mount_ns(void **state)
  */
 static void test_free_threaded(void **state)
 {
-	char lib[512], py[512], dir[] = "/tmp/gt-target-XXXXXX", copy[600];
-	char env[700], err[512];
+	char lib[512], py[512], copy[600], err[512];
 	struct py_target t;
-	uint64_t one = 1;
 	pid_t pid;
 
 	if (!pyenv_lib(13, lib, sizeof(lib), py, sizeof(py))) {
 		print_message("[  SKIP    ] free-threaded: no pyenv 3.13.0\n");
 		skip();
 	}
-	assert_non_null(mkdtemp(dir));
-	snprintf(copy, sizeof(copy), "%s/libpython3.13.so.1.0", dir);
-	copy_file(lib, copy);
-	/* free_threaded: 16 bytes past the cookie's start */
-	patch_after(copy, py313_debug_cookie, sizeof(py313_debug_cookie), 16,
-		    &one, sizeof(one));
-	snprintf(env, sizeof(env), "LD_LIBRARY_PATH=%s", dir);
-	{
-		char *argv[] = { py, "-c", S_SLEEP, NULL };
-		char *envp[] = { env, NULL };
-
-		pid = wait_ready(spawn(argv, envp));
-	}
-	unlink(copy);
-	rmdir(dir);
+	pid = start_on_lib_copy(py, lib, set_free_threaded, copy, sizeof(copy));
 	assert_int_equal(target__open(pid, &t, err, sizeof(err)), TARGET_EFREE);
 	print_message("[  INFO    ] %s\n", err);
 	assert_non_null(strstr(err, "free-threaded build (libpython3.13.so.1.0): it has no GIL to trace"));

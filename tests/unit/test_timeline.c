@@ -27,8 +27,6 @@
 #define A 100
 #define B 200
 
-static char dir[] = "/tmp/test_timeline-XXXXXX";
-
 static uint64_t rng_state = 0xD1B54A32D192ED03ULL;
 
 static uint64_t rng_next(void)
@@ -167,7 +165,7 @@ static void build(struct trace *t, uint64_t t_end, size_t max_cycles,
 	}
 	t->m.holder_switches = t->switches;
 	model__close(&t->m, T0 + t_end);
-	snprintf(path, sizeof(path), "%s/t.gil", dir);
+	snprintf(path, sizeof(path), "%s/t.gil", unit_tmpdir);
 	w = trace_writer__open(path, err, sizeof(err));
 	assert_non_null(w);
 	for (int i = 0; i < t->nrec; i++) {
@@ -645,16 +643,6 @@ static void test_many_cycles(void **state)
 	trace_free(t);
 }
 
-static int setup(void **state)
-{
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	return remove_tree(dir);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -668,5 +656,5 @@ int main(void)
 		cmocka_unit_test(test_many_cycles),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, unit_tmpdir_setup, unit_tmpdir_teardown);
 }

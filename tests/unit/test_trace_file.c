@@ -23,8 +23,6 @@
 
 #define T0 5000000000ULL
 
-static char dir[] = "/tmp/test_trace_file-XXXXXX";
-
 static uint64_t rng_state = 0x2545F4914F6CDD1DULL;
 
 static uint64_t rng_next(void)
@@ -39,7 +37,7 @@ static const char *path_of(const char *name)
 	static int k;
 
 	k = (k + 1) % 8;
-	snprintf(buf[k], sizeof(buf[k]), "%s/%s", dir, name);
+	snprintf(buf[k], sizeof(buf[k]), "%s/%s", unit_tmpdir, name);
 	return buf[k];
 }
 
@@ -557,7 +555,7 @@ static void test_not_a_trace(void **state)
 	assert_non_null(strstr(err, "is not a giltrace trace file"));
 	assert_null(trace_reader__open(path_of("missing.gil"), err, sizeof(err)));
 	assert_non_null(strstr(err, "cannot open"));
-	assert_null(trace_reader__open(dir, err, sizeof(err)));
+	assert_null(trace_reader__open(unit_tmpdir, err, sizeof(err)));
 	assert_one_line(err);
 }
 
@@ -814,16 +812,6 @@ static void test_bad_frame(void **state)
 	free(buf);
 }
 
-static int setup(void **state)
-{
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	return remove_tree(dir);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -840,5 +828,5 @@ int main(void)
 		cmocka_unit_test(test_bad_frame),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, unit_tmpdir_setup, unit_tmpdir_teardown);
 }

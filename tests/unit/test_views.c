@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <jansson.h>
@@ -33,6 +32,7 @@
 #include "report.h"
 #include "timeline.h"
 #include "unit_helpers.h"
+#include "views_helpers.h"
 
 #define US 1000ULL
 #define MS 1000000ULL
@@ -138,97 +138,6 @@ struct sample {
 	struct model m;
 };
 
-static int by_held(const void *a, const void *b)
-{
-	const uint64_t *x = a, *y = b;
-
-	return (x[0] > y[0]) - (x[0] < y[0]);
-}
-
-/* What timeline.c computes: each wait split by overlap with the other
- * threads' holds; the rest goes to holder 0. */
-static void add_blocked(struct timeline *tl, uint32_t waiter, uint32_t holder,
-			uint64_t ns)
-{
-	size_t i;
-
-	for (i = 0; i < tl->nblocked; i++)
-		if (tl->blocked[i].waiter == waiter && tl->blocked[i].holder == holder)
-			break;
-	if (i == tl->nblocked) {
-		tl->blocked = realloc(tl->blocked, (i + 1) * sizeof(*tl->blocked));
-		assert_non_null(tl->blocked);
-		tl->blocked[i] = (struct tl_blocked){ waiter, holder, 0, 0 };
-		tl->nblocked++;
-	}
-	tl->blocked[i].wait_ns += ns;
-	tl->blocked[i].count++;
-}
-
-static int blocked_order(const void *a, const void *b)
-{
-	const struct tl_blocked *x = a, *y = b;
-
-	if (x->waiter != y->waiter)
-		return x->waiter < y->waiter ? -1 : 1;
-	return (x->wait_ns < y->wait_ns) - (x->wait_ns > y->wait_ns);
-}
-
-static void compute_blocked(struct timeline *tl)
-{
-	size_t total = 0, k = 0;
-	uint64_t *h; /* held, release, tid */
-
-	for (size_t i = 0; i < tl->nthreads; i++)
-		total += tl->threads[i].ncycles;
-	h = calloc(3 * (total + 1), sizeof(*h));
-	assert_non_null(h);
-	for (size_t i = 0; i < tl->nthreads; i++)
-		for (size_t j = 0; j < tl->threads[i].ncycles; j++, k++) {
-			h[3 * k] = tl->threads[i].cycles[j].held;
-			h[3 * k + 1] = tl->threads[i].cycles[j].release;
-			h[3 * k + 2] = tl->threads[i].tid;
-		}
-	qsort(h, k, 3 * sizeof(*h), by_held);
-	for (size_t i = 0; i < tl->nthreads; i++) {
-		const struct tl_thread *t = &tl->threads[i];
-
-		for (size_t j = 0; j < t->ncycles; j++) {
-			uint64_t b = t->cycles[j].wait_begin, e = t->cycles[j].held;
-			uint64_t covered = 0;
-
-			size_t lo = 0, hi = k;
-
-			if (e <= b)
-				continue;
-			while (lo < hi) { /* first hold from b on; then back a few */
-				size_t mid = lo + (hi - lo) / 2;
-
-				if (h[3 * mid] < b)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
-			lo = lo > 4 ? lo - 4 : 0;
-			for (size_t x = lo; x < k; x++) {
-				uint64_t lo = h[3 * x] > b ? h[3 * x] : b;
-				uint64_t hi = h[3 * x + 1] < e ? h[3 * x + 1] : e;
-
-				if (h[3 * x] >= e)
-					break;
-				if (hi <= lo || h[3 * x + 2] == t->tid)
-					continue;
-				add_blocked(tl, t->tid, (uint32_t)h[3 * x + 2], hi - lo);
-				covered += hi - lo;
-			}
-			if (covered < e - b)
-				add_blocked(tl, t->tid, 0, e - b - covered);
-		}
-	}
-	qsort(tl->blocked, tl->nblocked, sizeof(*tl->blocked), blocked_order);
-	free(h);
-}
-
 static void add_probe(struct model *m, const char *fn, const char *role,
 		      const char *kind, uint64_t off)
 {
@@ -249,104 +158,27 @@ static void add_probe(struct model *m, const char *fn, const char *role,
 static void build(struct sample *s, struct sim_thread *th, size_t n,
 		  uint64_t len)
 {
-	struct timeline *tl = &s->tl;
 	struct model *m = &s->m;
-	uint32_t last = 0;
 
-	memset(s, 0, sizeof(*s));
-	model__init(m);
-	m->pid = 4242;
-	snprintf(m->exe, sizeof(m->exe), "/root/.pyenv/versions/3.12.1/bin/python3.12");
-	snprintf(m->library, sizeof(m->library),
-		 "/root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0");
-	snprintf(m->python_version, sizeof(m->python_version), "3.12.1");
-	snprintf(m->mode, sizeof(m->mode), "exact");
-	m->t0_ns = T0;
-	m->switch_interval_ns = 5 * MS;
+	views_sample_init(m, &s->tl, 4242, true, T0, n);
 	add_probe(m, "take_gil", "wait_begin", "uprobe", 0x1f3a30);
 	add_probe(m, "take_gil", "held", "uretprobe", 0x1f3a30);
 	add_probe(m, "drop_gil", "hold_end", "uprobe", 0x1f5100);
-
-	tl->t0 = T0;
-	tl->t_end = T0 + len;
-	tl->max_cycles = 4000000;
-	tl->threads = calloc(n, sizeof(*tl->threads));
-	assert_non_null(tl->threads);
-	tl->nthreads = n;
+	s->tl.t_end = T0 + len;
 	for (size_t i = 0; i < n; i++) {
-		struct tl_thread *t = &tl->threads[i];
-		struct gt_thread k = { 0 };
+		struct tl_thread *t = &s->tl.threads[i];
 
 		t->tid = th[i].tid;
 		snprintf(t->name, sizeof(t->name), "%s", th[i].name);
 		t->cycles = th[i].cyc;
 		t->ncycles = th[i].n;
-		k.tid = t->tid;
-		k.state = GT_RUNNING;
-		k.first_seen_ns = t->ncycles ? t->cycles[0].wait_begin : T0;
-		snprintf(k.comm, sizeof(k.comm), "%s", th[i].name);
-		for (size_t j = 0; j < t->ncycles; j++) {
-			const struct tl_cycle *c = &t->cycles[j];
-
-			if (c->flags & TL_ABANDONED) {
-				k.waits_abandoned++;
-				k.waits_abandoned_ns += c->release - c->wait_begin;
-				continue;
-			}
-			t->wait_ns += c->held - c->wait_begin;
-			if (c->flags & TL_OPEN_WAIT) { /* model__close adds it */
-				k.state = GT_WAITING;
-				k.since_ns = c->wait_begin;
-				continue;
-			}
-			dist_add(&k.wait, c->held - c->wait_begin);
-			t->hold_ns += c->release - c->held;
-			k.acquisitions++;
-			if (c->flags & TL_OPEN_HOLD) {
-				k.state = GT_HOLDING;
-				k.since_ns = c->held;
-				continue;
-			}
-			dist_add(&k.hold, c->release - c->held);
-		}
-		m->acquisitions += k.acquisitions;
-		assert_non_null(model__put_thread(m, &k, false));
 	}
-	/* holder switches, from the holds in time order */
-	{
-		size_t total = 0, k = 0;
-		uint64_t *h;
-
-		for (size_t i = 0; i < n; i++)
-			total += tl->threads[i].ncycles;
-		h = calloc(2 * (total + 1), sizeof(*h));
-		assert_non_null(h);
-		for (size_t i = 0; i < n; i++)
-			for (size_t j = 0; j < tl->threads[i].ncycles; j++, k++) {
-				h[2 * k] = tl->threads[i].cycles[j].held;
-				h[2 * k + 1] = tl->threads[i].tid;
-			}
-		qsort(h, k, 2 * sizeof(*h), by_held);
-		for (size_t i = 0; i < k; i++) {
-			if (last && h[2 * i + 1] != last)
-				tl->holder_switches++;
-			last = (uint32_t)h[2 * i + 1];
-		}
-		free(h);
-	}
-	m->holder_switches = tl->holder_switches;
-	model__close(m, T0 + len);
-	compute_blocked(tl);
+	views_sample_close(m, &s->tl);
 }
 
 static void sample_free(struct sample *s)
 {
-	for (size_t i = 0; i < s->tl.nthreads; i++)
-		free(s->tl.threads[i].cycles);
-	free(s->tl.threads);
-	free(s->tl.blocked);
-	free(s->tl.lost);
-	model__free(&s->m);
+	views_sample_free(&s->m, &s->tl);
 }
 
 /* The standard sample: main thread alone for 100 ms (it re-takes the GIL
@@ -384,8 +216,6 @@ static void sample_edge(struct sample *s, uint64_t len)
 }
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-static char tmpdir[64]; /* per run, with assets/ made by the HTML tests */
 
 /* Render with @fn into a string (free it). */
 static char *render_timeline(const struct sample *s, const struct report_opts *o,
@@ -574,7 +404,7 @@ static void test_views_random_input(void **state)
 {
 	char dir[128];
 
-	snprintf(dir, sizeof(dir), "%s/assets", tmpdir);
+	snprintf(dir, sizeof(dir), "%s/assets", unit_tmpdir);
 	rng_state = 42;
 	for (int round = 0; round < 200; round++) {
 		struct tl_thread th[3] = { 0 };
@@ -622,24 +452,6 @@ static void test_views_random_input(void **state)
 
 /* ---- Perfetto ------------------------------------------------------------- */
 
-static json_t *render_perfetto(const struct sample *s)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	json_error_t je;
-	json_t *root;
-
-	assert_non_null(f);
-	assert_int_equal(report_perfetto(f, &s->m, &s->tl), 0);
-	fclose(f);
-	root = json_loads(buf, 0, &je);
-	if (!root)
-		fail_msg("perfetto JSON does not parse: %s (line %d)", je.text, je.line);
-	free(buf);
-	return root;
-}
-
 /* ns of a µs figure written by report_perfetto (exact after rounding). */
 static uint64_t ns_of(json_t *v)
 {
@@ -673,7 +485,7 @@ static void test_perfetto_sums_flows_counter(void **state)
 	uint64_t expect_flows = 0;
 
 	sample_standard(&s, 2 * SEC);
-	root = render_perfetto(&s);
+	root = render_perfetto(&s.m, &s.tl);
 	assert_string_equal(json_string_value(json_object_get(root, "displayTimeUnit")), "ns");
 	assert_true(json_is_object(json_object_get(root, "metadata")));
 	ev = json_object_get(root, "traceEvents");
@@ -759,7 +571,7 @@ static void test_perfetto_self_retake(void **state)
 
 	model__init(&s.m);
 	s.m.pid = 10;
-	root = render_perfetto(&s);
+	root = render_perfetto(&s.m, &s.tl);
 	json_array_foreach(json_object_get(root, "traceEvents"), i, e) {
 		const char *ph = json_string_value(json_object_get(e, "ph"));
 		uint32_t tid = (uint32_t)json_integer_value(json_object_get(e, "tid"));
@@ -856,60 +668,6 @@ static void test_text_blocked(void **state)
 
 /* ---- HTML ------------------------------------------------------------------ */
 
-static void write_file(const char *dir, const char *name, const char *text)
-{
-	char path[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
-static char *render_html(const struct sample *s, const char *assets, int *rc,
-			 char *err, size_t errlen)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	assert_non_null(f);
-	*rc = report_html(f, &s->m, &s->tl, assets, err, errlen);
-	fclose(f);
-	return buf;
-}
-
-/* The JSON between <script type="application/json" id="giltrace-data">
- * and </script>. */
-static json_t *html_data(const char *html)
-{
-	const char *tag = "id=\"giltrace-data\">", *b = strstr(html, tag), *e;
-	json_error_t je;
-	json_t *v;
-
-	assert_non_null(b);
-	b += strlen(tag);
-	e = strstr(b, "</script>");
-	assert_non_null(e);
-	v = json_loadb(b, (size_t)(e - b), 0, &je);
-	if (!v)
-		fail_msg("page data does not parse: %s", je.text);
-	return v;
-}
-
-static size_t count(const char *s, const char *needle)
-{
-	size_t n = 0;
-
-	while ((s = strstr(s, needle))) {
-		n++;
-		s++;
-	}
-	return n;
-}
-
 static void test_html_missing_assets(void **state)
 {
 	struct sample s;
@@ -918,7 +676,7 @@ static void test_html_missing_assets(void **state)
 	char *out;
 
 	sample_standard(&s, SEC);
-	out = render_html(&s, "/nonexistent/giltrace-assets", &rc, err, sizeof(err));
+	out = render_html(&s.m, &s.tl, "/nonexistent/giltrace-assets", &rc, err, sizeof(err));
 	assert_true(rc < 0);
 	assert_non_null(strstr(err, "/nonexistent/giltrace-assets/echarts.min.js"));
 	assert_non_null(strstr(err, "scripts/deps-web.sh"));
@@ -931,21 +689,21 @@ static void test_html_missing_assets(void **state)
 static void test_html_inlines_and_escapes(void **state)
 {
 	struct sample s;
-	char err[512], dir[128];
+	const char *dir;
+	char err[512];
 	json_t *d, *t, *th;
 	size_t i;
 	int rc;
 	char *out;
 
-	snprintf(dir, sizeof(dir), "%s/assets", tmpdir);
-	mkdir(dir, 0755);
-	write_file(dir, "echarts.min.js", "var LIB='</script><!--<script>';/*LIBMARK*/");
-	write_file(dir, "giltrace-report.js", "var APP='</SCRIPT>';/*APPMARK*/");
-	write_file(dir, "giltrace-report.css", "body{content:'</style>'}/*CSSMARK*/");
+	/* assets/, for the HTML tests after this one too */
+	dir = fake_assets("assets", "var LIB='</script><!--<script>';/*LIBMARK*/",
+			  "var APP='</SCRIPT>';/*APPMARK*/",
+			  "body{content:'</style>'}/*CSSMARK*/", NULL, NULL);
 	sample_standard(&s, SEC);
 	snprintf(s.tl.threads[1].name, sizeof(s.tl.threads[1].name),
 		 "</script><b>&x");
-	out = render_html(&s, dir, &rc, err, sizeof(err));
+	out = render_html(&s.m, &s.tl, dir, &rc, err, sizeof(err));
 	assert_int_equal(rc, 0);
 	assert_non_null(strstr(out, "LIBMARK"));
 	assert_non_null(strstr(out, "APPMARK"));
@@ -954,8 +712,8 @@ static void test_html_inlines_and_escapes(void **state)
 	assert_non_null(strstr(out, "var APP='<\\/SCRIPT>'"));
 	assert_non_null(strstr(out, "content:'<\\/style>'"));
 	/* only our own closing tags */
-	assert_int_equal(count(out, "</script"), 3);
-	assert_int_equal(count(out, "</style"), 1);
+	assert_int_equal(count_of(out, "</script"), 3);
+	assert_int_equal(count_of(out, "</style"), 1);
 	assert_null(strstr(out, "<b>&x"));
 	assert_non_null(strstr(out, "<title>giltrace: PID 4242 python3.12</title>"));
 
@@ -998,7 +756,7 @@ static void test_html_no_timeline(void **state)
 	json_t *d;
 	FILE *f;
 
-	snprintf(dir, sizeof(dir), "%s/assets", tmpdir);
+	snprintf(dir, sizeof(dir), "%s/assets", unit_tmpdir);
 	sample_standard(&s, SEC);
 	f = open_memstream(&buf, &len);
 	assert_int_equal(report_html(f, &s.m, NULL, dir, err, sizeof(err)), 0);
@@ -1024,9 +782,9 @@ static void test_html_downsampled(void **state)
 	int rc;
 	char *out;
 
-	snprintf(dir, sizeof(dir), "%s/assets", tmpdir);
+	snprintf(dir, sizeof(dir), "%s/assets", unit_tmpdir);
 	sample_standard(&s, 1200 * SEC); /* ~240k cycles */
-	out = render_html(&s, dir, &rc, err, sizeof(err));
+	out = render_html(&s.m, &s.tl, dir, &rc, err, sizeof(err));
 	assert_int_equal(rc, 0);
 	d = html_data(out);
 	t = json_object_get(d, "timeline");
@@ -1055,12 +813,12 @@ static void test_html_real_assets(void **state)
 		skip();
 	}
 	sample_standard(&s, SEC);
-	out = render_html(&s, GILTRACE_ASSETS_DIR, &rc, err, sizeof(err));
+	out = render_html(&s.m, &s.tl, GILTRACE_ASSETS_DIR, &rc, err, sizeof(err));
 	assert_int_equal(rc, 0);
 	assert_non_null(strstr(out, "echarts"));
 	assert_non_null(strstr(out, "giltrace-data"));
 	assert_true(strlen(out) > 500000);
-	assert_int_equal(count(out, "</script"), 3);
+	assert_int_equal(count_of(out, "</script"), 3);
 	free(out);
 	sample_free(&s);
 #else
@@ -1070,40 +828,6 @@ static void test_html_real_assets(void **state)
 
 /* ---- --sample --------------------------------------------------------------- */
 
-static int write_views(const char *dir, const char *name, struct sample *s)
-{
-	struct report_opts o = { .top = 20, .tl = &s->tl };
-	char path[4096], err[1024];
-	FILE *f;
-	int rc = 0;
-
-	snprintf(path, sizeof(path), "%s/%s.json", dir, name);
-	f = fopen(path, "w");
-	rc |= !f || report_json(f, &s->m, &o);
-	if (f)
-		fclose(f);
-	snprintf(path, sizeof(path), "%s/%s.perfetto.json", dir, name);
-	f = fopen(path, "w");
-	rc |= !f || report_perfetto(f, &s->m, &s->tl);
-	if (f)
-		fclose(f);
-	snprintf(path, sizeof(path), "%s/%s.txt", dir, name);
-	f = fopen(path, "w");
-	rc |= !f || report_text(f, &s->m, &o) ||
-	      report_timeline(f, &s->m, &s->tl, &o, 100);
-	if (f)
-		fclose(f);
-	snprintf(path, sizeof(path), "%s/%s.html", dir, name);
-	f = fopen(path, "w");
-	if (f && report_html(f, &s->m, &s->tl, NULL, err, sizeof(err))) {
-		fprintf(stderr, "%s\n", err);
-		rc = 1;
-	}
-	if (f)
-		fclose(f);
-	return rc;
-}
-
 /* DIR/sample.* (the standard sample) and DIR/edge.* (open, abandoned,
  * lost). */
 static int write_sample(const char *dir)
@@ -1112,23 +836,12 @@ static int write_sample(const char *dir)
 	int rc;
 
 	sample_standard(&s, 2 * SEC);
-	rc = write_views(dir, "sample", &s);
+	rc = write_views(dir, "sample", &s.m, &s.tl, true);
 	sample_free(&s);
 	sample_edge(&s, 2 * SEC);
-	rc |= write_views(dir, "edge", &s);
+	rc |= write_views(dir, "edge", &s.m, &s.tl, true);
 	sample_free(&s);
 	return rc ? 1 : 0;
-}
-
-static int setup_tmp(void **state)
-{
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_views.XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown_tmp(void **state)
-{
-	return remove_tree(tmpdir) == 0 ? 0 : -1;
 }
 
 int main(int argc, char **argv)
@@ -1157,9 +870,9 @@ int main(int argc, char **argv)
 		int rc;
 
 		sample_standard(&s, (uint64_t)(atof(argv[3]) * SEC));
-		rc = write_views(argv[2], "long", &s);
+		rc = write_views(argv[2], "long", &s.m, &s.tl, true);
 		sample_free(&s);
 		return rc ? 1 : 0;
 	}
-	return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
+	return cmocka_run_group_tests(tests, unit_tmpdir_setup, unit_tmpdir_teardown);
 }

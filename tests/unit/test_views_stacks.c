@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <jansson.h>
@@ -32,6 +31,7 @@
 #include "report.h"
 #include "timeline.h"
 #include "unit_helpers.h"
+#include "views_helpers.h"
 
 #define US 1000ULL
 #define MS 1000000ULL
@@ -150,67 +150,22 @@ static void push(struct tl_thread *t, size_t *cap, struct tl_cycle c)
 	t->cycles[t->ncycles++] = c;
 }
 
-/* Who waited behind whom, as timeline.c computes it (quadratic: the sample
- * is small). */
-static void add_blocked(struct timeline *tl, uint32_t waiter, uint32_t holder,
-			uint64_t ns)
+/* The stack weights of @th's cycles, as the collector sums them. */
+static void add_weights(struct model_stacks *ms, const struct tl_thread *th)
 {
-	size_t i;
+	uint64_t first_seen = th->ncycles ? th->cycles[0].wait_begin : T0;
 
-	for (i = 0; i < tl->nblocked; i++)
-		if (tl->blocked[i].waiter == waiter && tl->blocked[i].holder == holder)
-			break;
-	if (i == tl->nblocked) {
-		tl->blocked = realloc(tl->blocked, (i + 1) * sizeof(*tl->blocked));
-		assert_non_null(tl->blocked);
-		tl->blocked[i] = (struct tl_blocked){ waiter, holder, 0, 0 };
-		tl->nblocked++;
+	for (size_t j = 0; j < th->ncycles; j++) {
+		const struct tl_cycle *c = &th->cycles[j];
+		int ws = model_stacks__find(ms, c->wait_stack);
+		int hs = model_stacks__find(ms, c->hold_stack);
+
+		assert_true(ws >= 0 && hs >= 0);
+		assert_int_equal(model_stacks__add_weight(ms, th->tid, first_seen,
+			GT_W_WAIT, (uint32_t)ws, 1, c->held - c->wait_begin), 0);
+		assert_int_equal(model_stacks__add_weight(ms, th->tid, first_seen,
+			GT_W_HOLD, (uint32_t)hs, 1, c->release - c->held), 0);
 	}
-	tl->blocked[i].wait_ns += ns;
-	tl->blocked[i].count++;
-}
-
-static int blocked_order(const void *a, const void *b)
-{
-	const struct tl_blocked *x = a, *y = b;
-
-	if (x->waiter != y->waiter)
-		return x->waiter < y->waiter ? -1 : 1;
-	return (x->wait_ns < y->wait_ns) - (x->wait_ns > y->wait_ns);
-}
-
-static void compute_blocked(struct timeline *tl)
-{
-	for (size_t i = 0; i < tl->nthreads; i++) {
-		const struct tl_thread *t = &tl->threads[i];
-
-		for (size_t j = 0; j < t->ncycles; j++) {
-			uint64_t b = t->cycles[j].wait_begin, e = t->cycles[j].held;
-			uint64_t covered = 0;
-
-			if (e <= b)
-				continue;
-			for (size_t x = 0; x < tl->nthreads; x++) {
-				const struct tl_thread *o = &tl->threads[x];
-
-				if (o == t)
-					continue;
-				for (size_t y = 0; y < o->ncycles; y++) {
-					uint64_t lo = o->cycles[y].held, hi = o->cycles[y].release;
-
-					lo = lo > b ? lo : b;
-					hi = hi < e ? hi : e;
-					if (hi > lo) {
-						add_blocked(tl, t->tid, o->tid, hi - lo);
-						covered += hi - lo;
-					}
-				}
-			}
-			if (covered < e - b)
-				add_blocked(tl, t->tid, 0, e - b - covered);
-		}
-	}
-	qsort(tl->blocked, tl->nblocked, sizeof(*tl->blocked), blocked_order);
 }
 
 /*
@@ -228,19 +183,8 @@ static void sample_build(struct sample *s, size_t nholds)
 	uint32_t last = 0;
 
 	memset(s, 0, sizeof(*s));
-	model__init(m);
-	m->pid = 5150;
-	snprintf(m->exe, sizeof(m->exe), "/root/.pyenv/versions/3.12.1/bin/python3.12");
-	snprintf(m->python_version, sizeof(m->python_version), "3.12.1");
-	snprintf(m->mode, sizeof(m->mode), "exact");
-	m->t0_ns = T0;
-	m->switch_interval_ns = 5 * MS;
+	views_sample_init(m, tl, 5150, false, T0, NTH);
 	make_stacks(s);
-	tl->t0 = T0;
-	tl->max_cycles = 4000000;
-	tl->nthreads = NTH;
-	tl->threads = calloc(NTH, sizeof(*tl->threads));
-	assert_non_null(tl->threads);
 	for (int i = 0; i < NTH; i++) {
 		tl->threads[i].tid = tids[i];
 		snprintf(tl->threads[i].name, sizeof(tl->threads[i].name), "%s", names[i]);
@@ -264,146 +208,31 @@ static void sample_build(struct sample *s, size_t nholds)
 			.wait_begin = ready[i], .held = held, .release = rel,
 			.cpu = (uint32_t)(k % 2), .wait_stack = s->wait_id[i][alt],
 			.hold_stack = s->hold_id[i][alt] });
-		if (last && last != th->tid)
-			tl->holder_switches++;
 		last = th->tid;
 		ready[i] = rel + (i == 3 ? 15 * MS : 2 * US);
 		t = rel;
 	}
 	tl->t_end = t;
-	for (int i = 0; i < NTH; i++) {
-		struct tl_thread *th = &tl->threads[i];
-		struct gt_thread g = { 0 };
-
-		g.tid = th->tid;
-		g.state = GT_RUNNING;
-		g.first_seen_ns = th->ncycles ? th->cycles[0].wait_begin : T0;
-		snprintf(g.comm, sizeof(g.comm), "%s", names[i]);
-		for (size_t j = 0; j < th->ncycles; j++) {
-			const struct tl_cycle *c = &th->cycles[j];
-			int ws = model_stacks__find(m->stacks, c->wait_stack);
-			int hs = model_stacks__find(m->stacks, c->hold_stack);
-
-			th->wait_ns += c->held - c->wait_begin;
-			th->hold_ns += c->release - c->held;
-			dist_add(&g.wait, c->held - c->wait_begin);
-			dist_add(&g.hold, c->release - c->held);
-			g.acquisitions++;
-			assert_true(ws >= 0 && hs >= 0);
-			assert_int_equal(model_stacks__add_weight(m->stacks, g.tid,
-				g.first_seen_ns, GT_W_WAIT, (uint32_t)ws, 1,
-				c->held - c->wait_begin), 0);
-			assert_int_equal(model_stacks__add_weight(m->stacks, g.tid,
-				g.first_seen_ns, GT_W_HOLD, (uint32_t)hs, 1,
-				c->release - c->held), 0);
-		}
-		m->acquisitions += g.acquisitions;
-		assert_non_null(model__put_thread(m, &g, false));
-	}
-	m->holder_switches = tl->holder_switches;
-	model__close(m, tl->t_end);
-	compute_blocked(tl);
+	for (int i = 0; i < NTH; i++)
+		add_weights(m->stacks, &tl->threads[i]);
+	views_sample_close(m, tl);
 }
 
 static void sample_free(struct sample *s)
 {
-	for (size_t i = 0; i < s->tl.nthreads; i++)
-		free(s->tl.threads[i].cycles);
-	free(s->tl.threads);
-	free(s->tl.blocked);
-	model__free(&s->m);
+	views_sample_free(&s->m, &s->tl);
 }
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-static char tmpdir[64];
-
-static void write_file(const char *dir, const char *name, const char *text)
+/* Fake assets in unit_tmpdir/@sub: each file a marker (and a "</script" to
+ * be escaped); without the flame graph libraries unless @flame. */
+static const char *stacks_assets(const char *sub, bool flame)
 {
-	char path[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
-/* Fake assets in tmpdir/@sub: each file a marker (and a "</script" to be
- * escaped); without the flame graph libraries unless @flame. */
-static const char *fake_assets(const char *sub, bool flame)
-{
-	static char dir[128];
-
-	snprintf(dir, sizeof(dir), "%s/%s", tmpdir, sub);
-	mkdir(dir, 0755);
-	write_file(dir, "echarts.min.js", "var LIB='</script>';/*ECHARTSMARK*/");
-	write_file(dir, "giltrace-report.js", "/*APPMARK*/");
-	write_file(dir, "giltrace-report.css", "/*CSSMARK*/");
-	if (flame) {
-		write_file(dir, "d3.min.js", "var D3='</script>';/*D3MARK*/");
-		write_file(dir, "d3-flamegraph.umd.min.js", "/*FLAMEMARK*/");
-	}
-	return dir;
-}
-
-static char *render_html(const struct sample *s, const char *assets, int *rc,
-			 char *err, size_t errlen)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	assert_non_null(f);
-	*rc = report_html(f, &s->m, &s->tl, assets, err, errlen);
-	fclose(f);
-	return buf;
-}
-
-static json_t *html_data(const char *html)
-{
-	const char *tag = "id=\"giltrace-data\">", *b = strstr(html, tag), *e;
-	json_error_t je;
-	json_t *v;
-
-	assert_non_null(b);
-	b += strlen(tag);
-	e = strstr(b, "</script>");
-	assert_non_null(e);
-	v = json_loadb(b, (size_t)(e - b), 0, &je);
-	if (!v)
-		fail_msg("page data does not parse: %s", je.text);
-	return v;
-}
-
-static size_t count(const char *s, const char *needle)
-{
-	size_t n = 0;
-
-	while ((s = strstr(s, needle))) {
-		n++;
-		s++;
-	}
-	return n;
-}
-
-static json_t *render_perfetto(const struct model *m, const struct timeline *tl)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	json_error_t je;
-	json_t *root;
-
-	assert_non_null(f);
-	assert_int_equal(report_perfetto(f, m, tl), 0);
-	fclose(f);
-	root = json_loads(buf, 0, &je);
-	if (!root)
-		fail_msg("perfetto JSON does not parse: %s (line %d)", je.text, je.line);
-	free(buf);
-	return root;
+	return fake_assets(sub, "var LIB='</script>';/*ECHARTSMARK*/",
+			   "/*APPMARK*/", "/*CSSMARK*/",
+			   flame ? "var D3='</script>';/*D3MARK*/" : NULL,
+			   flame ? "/*FLAMEMARK*/" : NULL);
 }
 
 static int64_t ival(json_t *o, const char *k)
@@ -431,14 +260,14 @@ static void test_html_flame_data(void **state)
 
 	sample_build(&s, 400);
 	ms = s.m.stacks;
-	out = render_html(&s, fake_assets("a1", true), &rc, err, sizeof(err));
+	out = render_html(&s.m, &s.tl, stacks_assets("a1", true), &rc, err, sizeof(err));
 	assert_int_equal(rc, 0);
 	/* the libraries in order: echarts, d3, d3-flame-graph, then ours */
 	assert_true(strstr(out, "ECHARTSMARK") < strstr(out, "D3MARK"));
 	assert_true(strstr(out, "D3MARK") < strstr(out, "FLAMEMARK"));
 	assert_true(strstr(out, "FLAMEMARK") < strstr(out, "APPMARK"));
 	assert_non_null(strstr(out, "var D3='<\\/script>'"));
-	assert_int_equal(count(out, "</script"), 5);
+	assert_int_equal(count_of(out, "</script"), 5);
 	assert_null(strstr(out, "<b>&x")); /* the evil frame stays data */
 	assert_null(strstr(out, "<evil>"));
 
@@ -522,9 +351,9 @@ static void test_html_no_stacks(void **state)
 	sample_build(&s, 40);
 	model_stacks__free(s.m.stacks);
 	s.m.stacks = NULL;
-	out = render_html(&s, fake_assets("a2", false), &rc, err, sizeof(err));
+	out = render_html(&s.m, &s.tl, stacks_assets("a2", false), &rc, err, sizeof(err));
 	assert_int_equal(rc, 0);
-	assert_int_equal(count(out, "</script"), 3);
+	assert_int_equal(count_of(out, "</script"), 3);
 	assert_null(strstr(out, "D3MARK"));
 	d = html_data(out);
 	assert_true(json_is_null(json_object_get(d, "flame")));
@@ -543,8 +372,8 @@ static void test_html_flame_assets_missing(void **state)
 	char *out;
 
 	sample_build(&s, 40);
-	dir = fake_assets("a3", false);
-	out = render_html(&s, dir, &rc, err, sizeof(err));
+	dir = stacks_assets("a3", false);
+	out = render_html(&s.m, &s.tl, dir, &rc, err, sizeof(err));
 	assert_true(rc < 0);
 	snprintf(want, sizeof(want), "%s/d3.min.js is missing", dir);
 	assert_non_null(strstr(err, want));
@@ -568,7 +397,7 @@ static void test_html_empty_stacks(void **state)
 	model_stacks__free(s.m.stacks);
 	s.m.stacks = model_stacks__new();
 	assert_non_null(s.m.stacks);
-	out = render_html(&s, fake_assets("a4", true), &rc, err, sizeof(err));
+	out = render_html(&s.m, &s.tl, stacks_assets("a4", true), &rc, err, sizeof(err));
 	assert_int_equal(rc, 0);
 	d = html_data(out);
 	fl = json_object_get(d, "flame");
@@ -596,11 +425,11 @@ static void test_html_flame_real_assets(void **state)
 		skip();
 	}
 	sample_build(&s, 100);
-	out = render_html(&s, GILTRACE_ASSETS_DIR, &rc, err, sizeof(err));
+	out = render_html(&s.m, &s.tl, GILTRACE_ASSETS_DIR, &rc, err, sizeof(err));
 	assert_int_equal(rc, 0);
 	assert_non_null(strstr(out, "d3js.org"));
 	assert_non_null(strstr(out, "flamegraph"));
-	assert_int_equal(count(out, "</script"), 5);
+	assert_int_equal(count_of(out, "</script"), 5);
 	free(out);
 	sample_free(&s);
 #else
@@ -719,44 +548,12 @@ static void test_perfetto_stack_lost_none(void **state)
 static int write_sample(const char *dir)
 {
 	struct sample s;
-	struct report_opts o = { .top = 20 };
-	char path[4096], err[1024];
-	FILE *f;
-	int rc = 0;
+	int rc;
 
 	sample_build(&s, 1200);
-	o.tl = &s.tl;
-	snprintf(path, sizeof(path), "%s/stacks.json", dir);
-	f = fopen(path, "w");
-	rc |= !f || report_json(f, &s.m, &o);
-	if (f)
-		fclose(f);
-	snprintf(path, sizeof(path), "%s/stacks.perfetto.json", dir);
-	f = fopen(path, "w");
-	rc |= !f || report_perfetto(f, &s.m, &s.tl);
-	if (f)
-		fclose(f);
-	snprintf(path, sizeof(path), "%s/stacks.html", dir);
-	f = fopen(path, "w");
-	if (!f || report_html(f, &s.m, &s.tl, NULL, err, sizeof(err))) {
-		fprintf(stderr, "%s\n", f ? err : "cannot write the HTML sample");
-		rc = 1;
-	}
-	if (f)
-		fclose(f);
+	rc = write_views(dir, "stacks", &s.m, &s.tl, false);
 	sample_free(&s);
-	return rc ? 1 : 0;
-}
-
-static int setup_tmp(void **state)
-{
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_views_stacks.XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown_tmp(void **state)
-{
-	return remove_tree(tmpdir) == 0 ? 0 : -1;
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -773,5 +570,5 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && !strcmp(argv[1], "--sample"))
 		return write_sample(argv[2]);
-	return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
+	return cmocka_run_group_tests(tests, unit_tmpdir_setup, unit_tmpdir_teardown);
 }

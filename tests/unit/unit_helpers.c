@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "model.h"
 #include "unit_helpers.h"
 
 const struct interp interps[NINTERPS] = {
@@ -166,6 +168,20 @@ void copy_file(const char *from, const char *to)
 	assert_int_equal(system(cmd), 0);
 }
 
+char unit_tmpdir[64];
+
+int unit_tmpdir_setup(void **state)
+{
+	snprintf(unit_tmpdir, sizeof(unit_tmpdir), "/tmp/%s-XXXXXX",
+		 program_invocation_short_name);
+	return mkdtemp(unit_tmpdir) ? 0 : -1;
+}
+
+int unit_tmpdir_teardown(void **state)
+{
+	return remove_tree(unit_tmpdir) == 0 ? 0 : -1;
+}
+
 /* _Py_DebugOffsets, Include/internal/pycore_runtime.h, 3.13. */
 const unsigned char py313_debug_cookie[16] = {
 	'x', 'd', 'e', 'b', 'u', 'g', 'p', 'y',
@@ -231,4 +247,17 @@ void dist_add(struct gt_dist *d, uint64_t ns)
 	if (ns > d->max_ns)
 		d->max_ns = ns;
 	d->buckets[gt_bucket(ns)]++;
+}
+
+void model_py312(struct model *m, pid_t pid, uint64_t t0_ns, bool library)
+{
+	model__init(m);
+	m->pid = pid;
+	snprintf(m->exe, sizeof(m->exe), PYENV "3.12.1/bin/python3.12");
+	if (library)
+		snprintf(m->library, sizeof(m->library),
+			 PYENV "3.12.1/lib/libpython3.12.so.1.0");
+	snprintf(m->python_version, sizeof(m->python_version), "3.12.1");
+	m->t0_ns = t0_ns;
+	m->switch_interval_ns = 5000000;
 }

@@ -2,8 +2,9 @@
 /*
  * Helpers shared by the cmocka unit tests in tests/unit: the interpreters
  * installed on this machine and how a missing one is skipped, running a
- * shell command for its output, temporary files and directories, a seeded
- * random generator and the BPF side's interval accounting.
+ * shell command for its output, temporary files and directories (and one
+ * per test group), a seeded random generator, the BPF side's interval
+ * accounting and the target of the hand-made models.
  *
  * Include after <cmocka.h> (the helpers assert with cmocka).
  */
@@ -75,6 +76,15 @@ int remove_tree(const char *dir);
 /* `cp @from @to`, asserted to succeed. */
 void copy_file(const char *from, const char *to);
 
+/*
+ * A temporary directory for a test group: unit_tmpdir_setup (a cmocka
+ * group setup) makes /tmp/PROGRAM-XXXXXX into unit_tmpdir,
+ * unit_tmpdir_teardown removes it with all in it.
+ */
+extern char unit_tmpdir[64];
+int unit_tmpdir_setup(void **state);
+int unit_tmpdir_teardown(void **state);
+
 /* _Py_DebugOffsets' cookie followed by PY_VERSION_HEX of 3.13.0 final
  * ("xdebugpy" alone also occurs as a string elsewhere in libpython). */
 extern const unsigned char py313_debug_cookie[16];
@@ -91,5 +101,14 @@ uint64_t splitmix64(uint64_t *state);
 
 /* What the BPF program does for one finished interval. */
 void dist_add(struct gt_dist *d, uint64_t ns);
+
+struct model;
+
+/*
+ * model__init(@m) for the target of the hand-made models: PID @pid running
+ * pyenv's 3.12.1 (its libpython as m->library when @library), traced from
+ * @t0_ns, switch interval 5 ms.
+ */
+void model_py312(struct model *m, pid_t pid, uint64_t t0_ns, bool library);
 
 #endif
