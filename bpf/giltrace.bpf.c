@@ -670,6 +670,9 @@ int take_enter(struct pt_regs *ctx)
 		/* take_gil while holding: a release site we do not probe. */
 		t->inconsistent++;
 		dist_add(&t->hold, now - t->since_ns);
+		/* Its weight and samples too, as a release would. */
+		if (capture_stacks)
+			stacks_at_drop(t, 0, t->since_ns, now);
 	}
 	t->state = GT_WAITING;
 	t->since_ns = now;
