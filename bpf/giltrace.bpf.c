@@ -83,6 +83,10 @@ struct {
 struct walk_scratch {
 	struct gt_stack s;
 	__u8 fbuf[GT_FRAME_BUF];
+	/* Walks begun on this CPU. A uprobe program can be preempted, or
+	 * interrupted by a sample, and its CPU's scratch reused meanwhile:
+	 * a walk whose number changed under it does not send its frames. */
+	__u64 seq;
 };
 
 struct {
@@ -199,6 +203,28 @@ static __always_inline struct gt_thread *this_thread_lookup(__u32 *tid,
 		return NULL;
 	*now = bpf_ktime_get_ns();
 	return t;
+}
+
+/*
+ * A holder sample (perf_event) can interrupt one of the thread's own uprobe
+ * programs on its CPU: the kernel keeps perf_event programs from nesting in
+ * kprobe and tracepoint programs (bpf_prog_active), not in uprobe ones. One
+ * that lands between drop_enter's reset of the hold's samples and its end
+ * would attribute the whole hold a second time. The thread's probes mark
+ * it busy while they run; a sample that finds it so is skipped. Only the
+ * thread's own CPU writes and reads the flag, one after the other: a
+ * compiler barrier keeps the stores around the work.
+ */
+static __always_inline void busy_begin(struct gt_thread *t)
+{
+	*(volatile __u32 *)&t->busy = 1;
+	asm volatile("" ::: "memory");
+}
+
+static __always_inline void busy_end(struct gt_thread *t)
+{
+	asm volatile("" ::: "memory");
+	*(volatile __u32 *)&t->busy = 0;
 }
 
 static __always_inline void dist_add(struct gt_dist *d, __u64 ns)
@@ -408,7 +434,8 @@ static long name_one(__u32 i, void *data)
 
 /* Send stack @s to userspace unless it was sent already; with --native
  * and user registers @ur, what its native frames need too. */
-static __always_inline void send_stack(struct gt_stack *s, struct pt_regs *ur)
+static __always_inline void send_stack(struct gt_stack *s, struct pt_regs *ur,
+				       __u64 *seq, __u64 mine)
 {
 	bool native = capture_native && ur;
 	struct gt_rec_stack *r;
@@ -429,6 +456,13 @@ static __always_inline void send_stack(struct gt_stack *s, struct pt_regs *ur)
 	r->type = native ? GT_REC_STACK_NATIVE : GT_REC_STACK;
 	r->pad = 0;
 	bpf_probe_read_kernel(&r->s, sizeof(r->s), s);
+	if (*(volatile __u64 *)seq != mine) {
+		/* Another walk used the scratch meanwhile: the frames may be
+		 * its. The next occurrence of this stack sends it. */
+		bpf_ringbuf_discard(r, BPF_RB_NO_WAKEUP);
+		__sync_fetch_and_add(&g.stacks_lost, 1);
+		return;
+	}
 	if (native)
 		native_regs(&((struct gt_rec_stack_native *)r)->n, ur);
 	/* Woken now: userspace must name the frames while the process still
@@ -501,10 +535,12 @@ static __always_inline __u64 walk_stack(__u64 tstate, struct pt_regs *ur,
 	struct walk_ctx c = { .f = tstate, .h = GT_FNV_OFFSET };
 	struct walk_scratch *w;
 	__u32 zero = 0;
+	__u64 id, mine;
 
 	w = bpf_map_lookup_elem(&scratch, &zero);
 	if (!w)
 		return 0;
+	mine = ++w->seq;
 	if (!tstate) {
 		c.flags = GT_STK_NO_TSTATE;
 	}
@@ -531,13 +567,20 @@ static __always_inline __u64 walk_stack(__u64 tstate, struct pt_regs *ur,
 		bpf_probe_read_user(&ra, sizeof(ra), (void *)PT_REGS_SP(ur));
 		c.h = gt_hash_frame(c.h, ra, 0);
 	}
-	w->s.id = gt_hash_end(c.h, c.flags, c.depth);
+	if (*(volatile __u64 *)&w->seq != mine) {
+		/* Preempted, and the scratch reused: what was read may be
+		 * another walk's. Unknown rather than wrong. */
+		__sync_fetch_and_add(&g.walks_interrupted, 1);
+		return 0;
+	}
+	id = gt_hash_end(c.h, c.flags, c.depth);
+	w->s.id = id;
 	w->s.depth = c.depth;
 	w->s.flags = c.flags;
 	/* The same stack as the thread's last: sent already (no lookup). */
-	if (w->s.id != known)
-		send_stack(&w->s, ur);
-	return w->s.id;
+	if (id != known)
+		send_stack(&w->s, ur, &w->seq, mine);
+	return id;
 }
 
 /* Add @ns to the thread's weight of @kind at @stack: one interval when
@@ -666,6 +709,7 @@ int take_enter(struct pt_regs *ctx)
 	t = this_thread(&tid, &now);
 	if (!t)
 		return 0;
+	busy_begin(t);
 	if (t->state == GT_HOLDING) {
 		/* take_gil while holding: a release site we do not probe. */
 		t->inconsistent++;
@@ -684,6 +728,7 @@ int take_enter(struct pt_regs *ctx)
 		stacks_at_take(t, ts, ctx);
 	if (ts)
 		t->tstate = ts;
+	busy_end(t);
 	return 0;
 }
 
@@ -697,9 +742,11 @@ int wait_wake(struct pt_regs *ctx)
 	t = this_thread(&tid, &now);
 	if (!t)
 		return 0;
+	busy_begin(t);
 	if (t->state != GT_WAITING)
 		unseen_wait(t, now);
 	t->woke_ns = now;
+	busy_end(t);
 	return 0;
 }
 
@@ -714,30 +761,24 @@ int gil_held(struct pt_regs *ctx)
 	t = this_thread(&tid, &now);
 	if (!t)
 		return 0;
-	switch (t->state) {
-	case GT_WAITING:
-		break;
-	case GT_HOLDING:
+	if (t->state == GT_HOLDING) {
 		t->inconsistent++;
 		return 0;
-	default:
-		unseen_wait(t, now);
-		break;
 	}
+	busy_begin(t);
+	if (t->state != GT_WAITING)
+		unseen_wait(t, now);
 	acquired(t, tid, t->wait_begin_ns, now);
+	busy_end(t);
 	return 0;
 }
 
-SEC("uprobe")
-int drop_enter(struct pt_regs *ctx)
+/* drop_gil entry: thread @t (@tid) releases the GIL at @now. */
+static __always_inline void released(struct gt_thread *t, __u32 tid, __u64 now)
 {
-	__u64 now, acq, begin, last;
-	__u32 tid, flags;
-	struct gt_thread *t;
+	__u64 acq, begin, last;
+	__u32 flags;
 
-	t = this_thread(&tid, &now);
-	if (!t)
-		return 0;
 	last = g.last_release_ns;
 	flags = t->cyc_flags;
 	switch (t->state) {
@@ -767,7 +808,7 @@ int drop_enter(struct pt_regs *ctx)
 			t->cyc_flags = 0;
 			g.last_release_ns = now;
 			g.last_holder_tid = tid;
-			return 0;
+			return;
 		}
 		if (t->state == GT_RUNNING)
 			t->inconsistent++;
@@ -802,6 +843,22 @@ int drop_enter(struct pt_regs *ctx)
 	t->wait_stack = 0;
 	g.last_release_ns = now;
 	g.last_holder_tid = tid;
+	return;
+}
+
+SEC("uprobe")
+int drop_enter(struct pt_regs *ctx)
+{
+	struct gt_thread *t;
+	__u32 tid;
+	__u64 now;
+
+	t = this_thread(&tid, &now);
+	if (!t)
+		return 0;
+	busy_begin(t);
+	released(t, tid, now);
+	busy_end(t);
 	return 0;
 }
 
@@ -840,6 +897,12 @@ int sample_holder(void *ctx)
 	t = this_thread_lookup(&tid, &now);
 	if (!t)
 		return 0;
+	if (*(volatile __u32 *)&t->busy) {
+		/* In one of its probes, which may be changing the figures
+		 * this reads: the next sample takes the time. */
+		__sync_fetch_and_add(&g.samples_skipped, 1);
+		return 0;
+	}
 	last = g.last_release_ns;
 	if (t->state == GT_HOLDING) {
 		acq = t->since_ns;
@@ -1032,8 +1095,9 @@ int BPF_PROG(thread_exit, struct task_struct *task)
 	if ((__u32)(id >> 32) != targ_tgid)
 		return 0;
 	t = bpf_map_lookup_elem(&threads, &tid);
-	if (!t)
+	if (!t || t->state == GT_EXITED)
 		return 0;
+	busy_begin(t); /* raw tracepoints do not keep samples out either */
 	now = bpf_ktime_get_ns();
 	if (t->state == GT_WAITING) {
 		/* Exiting inside take_gil (a daemon thread at interpreter
@@ -1083,7 +1147,8 @@ int BPF_PROG(thread_exit, struct task_struct *task)
 	t->exit_ns = now;
 	bpf_get_current_comm(t->comm, sizeof(t->comm));
 
-	t->state = GT_EXITED;
+	t->state = GT_EXITED; /* samples ignore it from here */
+	busy_end(t);
 	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
 	if (!rec) {
 		/* Keep the figures in the map; userspace drains GT_EXITED. */

@@ -88,7 +88,9 @@ struct gt_thread {
 	__u64 woke_ns;        /* WAITING: last return from the wait loop's timed wait, 0 none */
 	__u64 tstate;         /* PyThreadState* passed to take_gil, 0 unknown */
 	__u32 cyc_flags;      /* GT_CYC_* of the cycle in progress */
-	__u32 pad0;
+	__u32 busy;           /* 1 while one of the thread's probes runs: a
+			       * holder sample (perf_event) can interrupt a
+			       * uprobe program on its CPU, and skips then */
 	__u64 first_seen_ns;
 	__u64 acquisitions;   /* times this thread came to hold the GIL */
 	__u64 waits_abandoned;    /* waits ended by the thread's exit */
@@ -145,6 +147,9 @@ struct gt_globals {
 	__u64 stack_weights_lost; /* weight updates the map could not take */
 	__u64 stacks_lost;        /* new-stack records the ring buffer could not take */
 	__u64 samples;            /* holder samples taken */
+	__u64 samples_skipped;    /* ... not taken: they interrupted the thread's own probe */
+	__u64 walks_interrupted;  /* stack walks whose per-CPU scratch another walk
+				     reused meanwhile: their stack is unknown (0) */
 	/* --mode contention */
 	__u64 gil_samples;        /* CPU-clock samples in a target thread */
 	__u64 gil_samples_locked; /* ... that found the GIL held */

@@ -309,6 +309,8 @@ static int read_weights(struct collector *c)
 	int i, rc;
 
 	ms->samples = skel->bss->g.samples;
+	ms->samples_skipped = skel->bss->g.samples_skipped;
+	ms->walks_interrupted = skel->bss->g.walks_interrupted;
 	ms->weights_lost = skel->bss->g.stack_weights_lost;
 	ms->stacks_lost = skel->bss->g.stacks_lost;
 	model_stacks__clear_weights(ms);

@@ -464,6 +464,8 @@ struct model_stacks *model_stacks__copy(const struct model_stacks *ms)
 		return NULL;
 	c->max_depth = ms->max_depth;
 	c->samples = ms->samples;
+	c->samples_skipped = ms->samples_skipped;
+	c->walks_interrupted = ms->walks_interrupted;
 	c->weights_lost = ms->weights_lost;
 	c->stacks_lost = ms->stacks_lost;
 	c->frames_unresolved = ms->frames_unresolved;

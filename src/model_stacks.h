@@ -85,6 +85,8 @@ struct model_stacks {
 
 	uint32_t max_depth;        /* the BPF walk's limit (GT_STACK_MAX) */
 	uint64_t samples;          /* holder samples taken during long holds */
+	uint64_t samples_skipped;  /* ... skipped: they interrupted the thread's own probe */
+	uint64_t walks_interrupted; /* walks whose scratch was reused meanwhile: [unknown] */
 	uint64_t weights_lost;     /* weight updates the kernel could not keep (map full) */
 	uint64_t stacks_lost;      /* stack records the ring buffer could not take */
 	uint64_t frames_unresolved; /* captured frames that could not be named */

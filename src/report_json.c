@@ -184,6 +184,8 @@ static json_t *stacks_summary(struct jb *b, const struct model_stacks *ms)
 	put(b, o, "max_depth", jint(ms->max_depth));
 	put(b, o, "distinct", jint(ms->nstacks));
 	put(b, o, "holder_samples", jint(ms->samples));
+	put(b, o, "holder_samples_skipped", jint(ms->samples_skipped));
+	put(b, o, "walks_interrupted", jint(ms->walks_interrupted));
 	put(b, o, "weights_lost", jint(ms->weights_lost));
 	put(b, o, "stacks_lost", jint(ms->stacks_lost));
 	put(b, o, "frames_unresolved", jint(ms->frames_unresolved));

@@ -588,6 +588,8 @@ static json_t *stacks_json(const struct model_stacks *ms, bool *bad)
 	}
 	jset(o, "max_depth", ju64(ms->max_depth), bad);
 	jset(o, "samples", ju64(ms->samples), bad);
+	jset(o, "samples_skipped", ju64(ms->samples_skipped), bad);
+	jset(o, "walks_interrupted", ju64(ms->walks_interrupted), bad);
 	jset(o, "weights_lost", ju64(ms->weights_lost), bad);
 	jset(o, "stacks_lost", ju64(ms->stacks_lost), bad);
 	jset(o, "frames_unresolved", ju64(ms->frames_unresolved), bad);
@@ -1300,6 +1302,11 @@ static int parse_stacks(struct jctx *c, json_t *root, struct model *m)
 	     get_u64(c, o, "frames_unresolved", UINT64_MAX, &ms->frames_unresolved);
 	if (!rc && json_object_get(o, "native_failed"))
 		rc = get_u64(c, o, "native_failed", UINT64_MAX, &ms->native_failed);
+	/* Optional: files written before these counters existed. */
+	if (!rc && json_object_get(o, "samples_skipped"))
+		rc = get_u64(c, o, "samples_skipped", UINT64_MAX, &ms->samples_skipped);
+	if (!rc && json_object_get(o, "walks_interrupted"))
+		rc = get_u64(c, o, "walks_interrupted", UINT64_MAX, &ms->walks_interrupted);
 	ms->max_depth = (uint32_t)depth;
 	json_array_foreach(fa, i, e) {
 		if (rc)
