@@ -87,6 +87,10 @@ def json_doc(ctx, trace):
     doc = gtlib.load_json(path)
     check_json(ctx, doc, launch=True)
     ctx.require(doc.get("stacks"), "JSON has no stacks summary")
+    for k in ("holder_samples", "holder_samples_skipped", "walks_interrupted",
+              "weights_lost", "stacks_lost", "frames_unresolved"):
+        v = doc["stacks"].get(k)
+        ctx.expect(isinstance(v, int) and v >= 0, "stacks.%s is %r" % (k, v))
     return doc
 
 
