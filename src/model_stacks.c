@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * model_stacks.c - the stacks part of the trace model: interned frames,
- * stacks by id, and per-thread weights, each with an open-addressing index
- * (the tables only grow while tracing; nothing is ever removed).
+ * stacks by id, and per-thread weights. Four open-addressing indexes, all
+ * of one type (struct oa_index): frames by content, stacks and aliases by
+ * id, stacks by content, weights by (thread, kind, stack). The tables only
+ * grow while tracing; nothing is ever removed (weights are cleared whole).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,23 +25,6 @@ static uint64_t str_hash(uint64_t h, const char *s)
 	return mix(h, 0);
 }
 
-static uint64_t frame_hash(uint32_t kind, const char *fn, const char *file,
-			   int line, const char *mod)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	h = str_hash(mix(h, kind), fn);
-	h = str_hash(h, file);
-	h = str_hash(h, mod);
-	return mix(h, (uint64_t)(uint32_t)line);
-}
-
-static uint64_t weight_hash(uint32_t tid, uint64_t first, uint32_t kind,
-			    uint32_t stack)
-{
-	return mix(mix(mix(mix(0, tid), first), kind), stack);
-}
-
 /* Grow @*v (element size @sz) to hold @need; 0 or -ENOMEM. */
 static int grow(void **v, size_t *cap, size_t need, size_t sz)
 {
@@ -58,58 +43,141 @@ static int grow(void **v, size_t *cap, size_t need, size_t sz)
 	return 0;
 }
 
-/* Rebuild index @*h (capacity @*hcap, a power of two) for @n items
- * hashed by @hf when it is more than half full. */
-static int reindex(size_t **h, size_t *hcap, size_t n,
-		   uint64_t (*hf)(const struct model_stacks *, size_t),
-		   const struct model_stacks *ms)
-{
-	size_t cap = *hcap ? *hcap : 256, *v;
+/*
+ * The index: slots hold entry + 1 (0 is empty), linear probing from the
+ * entry's hash, never more than half full. What an entry means (an array
+ * index, or an alias marked by the top bit) and how it hashes and compares
+ * are up to its table's ops. The n entries of a table are entry(0..n-1), in
+ * array order (a rebuild then reads the table sequentially).
+ */
+struct oa_ops {
+	uint64_t (*hash)(const struct model_stacks *ms, size_t entry);
+	bool (*is)(const struct model_stacks *ms, size_t entry,
+		   const void *key);
+	size_t (*entry)(const struct model_stacks *ms, size_t i); /* NULL: i */
+};
 
-	if (*h && (n + 1) * 2 <= *hcap)
+#define OA_NONE SIZE_MAX /* oa_entry() of an empty slot */
+
+/* Slot of the entry that is @key (of hash @h), or of the empty slot where
+ * it would go. @x must have slots. */
+static size_t oa_probe(const struct oa_index *x, uint64_t h,
+		       const struct oa_ops *ops, const struct model_stacks *ms,
+		       const void *key)
+{
+	size_t m = x->cap - 1, j;
+
+	for (j = h & m; x->slot[j]; j = (j + 1) & m)
+		if (ops->is(ms, x->slot[j] - 1, key))
+			break;
+	return j;
+}
+
+/* The entry in slot @j, or OA_NONE when it is empty (0 - 1 wraps). */
+static size_t oa_entry(const struct oa_index *x, size_t j)
+{
+	return x->slot[j] - 1;
+}
+
+static void oa_set(struct oa_index *x, size_t j, size_t entry)
+{
+	x->slot[j] = entry + 1;
+}
+
+/* Add @entry of hash @h, known not to be there. */
+static void oa_insert(struct oa_index *x, uint64_t h, size_t entry)
+{
+	size_t m = x->cap - 1, j;
+
+	for (j = h & m; x->slot[j]; j = (j + 1) & m)
+		;
+	oa_set(x, j, entry);
+}
+
+/* Make room for one more entry than the @n there are: when @x would be
+ * more than half full, rebuild it larger. 0, or -ENOMEM (@x unchanged). */
+static int oa_reserve(struct oa_index *x, size_t n, const struct oa_ops *ops,
+		      const struct model_stacks *ms)
+{
+	struct oa_index y = { .cap = x->cap ? x->cap : 256 };
+
+	if (x->slot && (n + 1) * 2 <= x->cap)
 		return 0;
-	while ((n + 1) * 2 > cap)
-		cap *= 2;
-	v = calloc(cap, sizeof(*v));
-	if (!v)
+	while ((n + 1) * 2 > y.cap)
+		y.cap *= 2;
+	y.slot = calloc(y.cap, sizeof(*y.slot));
+	if (!y.slot)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		size_t j = hf(ms, i) & (cap - 1);
+		size_t e = ops->entry ? ops->entry(ms, i) : i;
 
-		while (v[j])
-			j = (j + 1) & (cap - 1);
-		v[j] = i + 1;
+		oa_insert(&y, ops->hash(ms, e), e);
 	}
-	free(*h);
-	*h = v;
-	*hcap = cap;
+	free(x->slot);
+	*x = y;
 	return 0;
 }
 
-static uint64_t fh_of(const struct model_stacks *ms, size_t i)
-{
-	const struct model_frame *f = &ms->frames[i];
+/*
+ * Each table's entries, hash and match. A key is an element of the table
+ * with its key fields set (a lookup only reads it), or for ids the id.
+ */
 
-	return frame_hash(f->kind, f->function, f->file, f->line, f->module);
+/* Frames by content: entry = index into frames[]. */
+static uint64_t frame_hash(const struct model_frame *f)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	h = str_hash(mix(h, f->kind), f->function);
+	h = str_hash(h, f->file);
+	h = str_hash(h, f->module);
+	return mix(h, (uint64_t)(uint32_t)f->line);
 }
 
-static uint64_t content_hash(uint32_t flags, const uint32_t *fr, uint32_t n)
+static uint64_t frame_hash_of(const struct model_stacks *ms, size_t e)
 {
-	uint64_t h = mix(0x51ed27, flags);
-
-	for (uint32_t i = 0; i < n; i++)
-		h = mix(h, fr[i]);
-	return mix(h, n);
+	return frame_hash(&ms->frames[e]);
 }
 
-static uint64_t ch_of(const struct model_stacks *ms, size_t i)
+static bool frame_is(const struct model_stacks *ms, size_t e, const void *key)
 {
-	const struct model_stack *s = &ms->stacks[i];
+	const struct model_frame *f = &ms->frames[e], *k = key;
 
-	return content_hash(s->flags, s->frames, s->nframes);
+	return f->kind == k->kind && f->line == k->line &&
+	       !strcmp(f->function, k->function) && !strcmp(f->file, k->file) &&
+	       !strcmp(f->module, k->module);
 }
 
-/* The id index holds stacks (entry i + 1) and aliases (ALIAS | k + 1). */
+static const struct oa_ops frame_ops = { frame_hash_of, frame_is, NULL };
+
+/* Stacks by content (flags, frames): entry = index into stacks[]. */
+static uint64_t content_hash(const struct model_stack *s)
+{
+	uint64_t h = mix(0x51ed27, s->flags);
+
+	for (uint32_t i = 0; i < s->nframes; i++)
+		h = mix(h, s->frames[i]);
+	return mix(h, s->nframes);
+}
+
+static uint64_t content_hash_of(const struct model_stacks *ms, size_t e)
+{
+	return content_hash(&ms->stacks[e]);
+}
+
+static bool content_is(const struct model_stacks *ms, size_t e, const void *key)
+{
+	const struct model_stack *s = &ms->stacks[e], *k = key;
+
+	return s->flags == k->flags && s->nframes == k->nframes &&
+	       (!k->nframes || !memcmp(s->frames, k->frames,
+				       k->nframes * sizeof(*k->frames)));
+}
+
+static const struct oa_ops content_ops = { content_hash_of, content_is, NULL };
+
+/* Stacks and aliases by id: entry = index into stacks[], or ALIAS | index
+ * into aliases[]. */
 #define ALIAS ((size_t)1 << (sizeof(size_t) * 8 - 1))
 
 static size_t nids(const struct model_stacks *ms)
@@ -117,24 +185,60 @@ static size_t nids(const struct model_stacks *ms)
 	return ms->nstacks + ms->naliases;
 }
 
-static uint64_t id_of_entry(const struct model_stacks *ms, size_t e)
+/* The @i-th id: the stacks' own, then the aliases. */
+static size_t id_entry(const struct model_stacks *ms, size_t i)
 {
-	return e & ALIAS ? ms->aliases[(e & ~ALIAS) - 1].id : ms->stacks[e - 1].id;
+	return i < ms->nstacks ? i : ALIAS | (i - ms->nstacks);
 }
 
-static uint32_t stack_of_entry(const struct model_stacks *ms, size_t e)
+static uint64_t id_of(const struct model_stacks *ms, size_t e)
 {
-	return e & ALIAS ? ms->aliases[(e & ~ALIAS) - 1].stack : (uint32_t)(e - 1);
+	return e & ALIAS ? ms->aliases[e & ~ALIAS].id : ms->stacks[e].id;
 }
 
-
-
-static uint64_t wh_of(const struct model_stacks *ms, size_t i)
+static uint32_t stack_of(const struct model_stacks *ms, size_t e)
 {
-	const struct model_stack_weight *w = &ms->w[i];
-
-	return weight_hash(w->tid, w->first_seen_ns, w->kind, w->stack);
+	return e & ALIAS ? ms->aliases[e & ~ALIAS].stack : (uint32_t)e;
 }
+
+static uint64_t id_hash(uint64_t id)
+{
+	return mix(0, id);
+}
+
+static uint64_t id_hash_of(const struct model_stacks *ms, size_t e)
+{
+	return id_hash(id_of(ms, e));
+}
+
+static bool id_is(const struct model_stacks *ms, size_t e, const void *key)
+{
+	return id_of(ms, e) == *(const uint64_t *)key;
+}
+
+static const struct oa_ops id_ops = { id_hash_of, id_is, id_entry };
+
+/* Weights by (tid, first_seen_ns, kind, stack): entry = index into w[]. */
+static uint64_t weight_hash(const struct model_stack_weight *w)
+{
+	return mix(mix(mix(mix(0, w->tid), w->first_seen_ns), w->kind),
+		   w->stack);
+}
+
+static uint64_t weight_hash_of(const struct model_stacks *ms, size_t e)
+{
+	return weight_hash(&ms->w[e]);
+}
+
+static bool weight_is(const struct model_stacks *ms, size_t e, const void *key)
+{
+	const struct model_stack_weight *w = &ms->w[e], *k = key;
+
+	return w->tid == k->tid && w->first_seen_ns == k->first_seen_ns &&
+	       w->kind == k->kind && w->stack == k->stack;
+}
+
+static const struct oa_ops weight_ops = { weight_hash_of, weight_is, NULL };
 
 struct model_stacks *model_stacks__new(void)
 {
@@ -158,12 +262,12 @@ void model_stacks__free(struct model_stacks *ms)
 		free(ms->stacks[i].frames);
 	free(ms->frames);
 	free(ms->stacks);
-	free(ms->w);
-	free(ms->fhash);
-	free(ms->shash);
-	free(ms->chash);
 	free(ms->aliases);
-	free(ms->whash);
+	free(ms->w);
+	free(ms->fidx.slot);
+	free(ms->sidx.slot);
+	free(ms->cidx.slot);
+	free(ms->widx.slot);
 	free(ms);
 }
 
@@ -171,24 +275,20 @@ int model_stacks__frame(struct model_stacks *ms, enum model_frame_kind kind,
 			const char *function, const char *file, int line,
 			const char *module)
 {
+	struct model_frame k = {	/* a key: only read */
+		.kind = kind, .line = line,
+		.function = (char *)(function ? function : ""),
+		.file = (char *)(file ? file : ""),
+		.module = (char *)(module ? module : ""),
+	};
 	struct model_frame *f;
-	uint64_t h;
 	size_t j;
 
-	function = function ? function : "";
-	file = file ? file : "";
-	module = module ? module : "";
-	if (reindex(&ms->fhash, &ms->fhash_cap, ms->nframes, fh_of, ms))
+	if (oa_reserve(&ms->fidx, ms->nframes, &frame_ops, ms))
 		return -ENOMEM;
-	h = frame_hash(kind, function, file, line, module);
-	for (j = h & (ms->fhash_cap - 1); ms->fhash[j];
-	     j = (j + 1) & (ms->fhash_cap - 1)) {
-		f = &ms->frames[ms->fhash[j] - 1];
-		if (f->kind == kind && f->line == line &&
-		    !strcmp(f->function, function) && !strcmp(f->file, file) &&
-		    !strcmp(f->module, module))
-			return (int)(ms->fhash[j] - 1);
-	}
+	j = oa_probe(&ms->fidx, frame_hash(&k), &frame_ops, ms, &k);
+	if (oa_entry(&ms->fidx, j) != OA_NONE)
+		return (int)oa_entry(&ms->fidx, j);
 	if (ms->nframes >= INT32_MAX ||
 	    grow((void **)&ms->frames, &ms->cap_frames, ms->nframes + 1,
 		 sizeof(*ms->frames)))
@@ -196,82 +296,51 @@ int model_stacks__frame(struct model_stacks *ms, enum model_frame_kind kind,
 	f = &ms->frames[ms->nframes];
 	f->kind = kind;
 	f->line = line;
-	f->function = strdup(function);
-	f->file = strdup(file);
-	f->module = strdup(module);
+	f->function = strdup(k.function);
+	f->file = strdup(k.file);
+	f->module = strdup(k.module);
 	if (!f->function || !f->file || !f->module) {
 		free(f->function);
 		free(f->file);
 		free(f->module);
 		return -ENOMEM;
 	}
-	ms->fhash[j] = ++ms->nframes;
-	return (int)(ms->nframes - 1);
+	oa_set(&ms->fidx, j, ms->nframes);
+	return (int)ms->nframes++;
 }
 
 int model_stacks__find(const struct model_stacks *ms, uint64_t id)
 {
-	if (!ms || !ms->shash)
+	size_t j, e;
+
+	if (!ms || !ms->sidx.slot)
 		return -1;
-	for (size_t j = mix(0, id) & (ms->shash_cap - 1); ms->shash[j];
-	     j = (j + 1) & (ms->shash_cap - 1))
-		if (id_of_entry(ms, ms->shash[j]) == id)
-			return (int)stack_of_entry(ms, ms->shash[j]);
-	return -1;
+	j = oa_probe(&ms->sidx, id_hash(id), &id_ops, ms, &id);
+	e = oa_entry(&ms->sidx, j);
+	return e == OA_NONE ? -1 : (int)stack_of(ms, e);
 }
 
-static void index_id(struct model_stacks *ms, size_t e)
+/* @id becomes another id of stack @stack. Returns @stack or -ENOMEM. */
+static int add_alias(struct model_stacks *ms, uint64_t id, uint32_t stack)
 {
-	size_t j;
+	size_t k = ms->naliases;
 
-	for (j = mix(0, id_of_entry(ms, e)) & (ms->shash_cap - 1); ms->shash[j];
-	     j = (j + 1) & (ms->shash_cap - 1))
-		;
-	ms->shash[j] = e;
-}
-
-/* Make room in the id index for one more id. */
-static int room_for_id(struct model_stacks *ms)
-{
-	size_t cap = ms->shash_cap ? ms->shash_cap : 256, *old = ms->shash,
-	       ocap = ms->shash_cap;
-
-	if (old && (nids(ms) + 2) * 2 <= ocap)
-		return 0;
-	while ((nids(ms) + 2) * 2 > cap)
-		cap *= 2;
-	ms->shash = calloc(cap, sizeof(*ms->shash));
-	if (!ms->shash) {
-		ms->shash = old;
+	if (grow((void **)&ms->aliases, &ms->cap_aliases, k + 1,
+		 sizeof(*ms->aliases)) ||
+	    oa_reserve(&ms->sidx, nids(ms), &id_ops, ms))
 		return -ENOMEM;
-	}
-	ms->shash_cap = cap;
-	for (size_t j = 0; j < ocap; j++)
-		if (old[j])
-			index_id(ms, old[j]);
-	free(old);
-	return 0;
-}
-
-static int find_content(const struct model_stacks *ms, uint32_t flags,
-			const uint32_t *fr, uint32_t n)
-{
-	if (!ms->chash)
-		return -1;
-	for (size_t j = content_hash(flags, fr, n) & (ms->chash_cap - 1);
-	     ms->chash[j]; j = (j + 1) & (ms->chash_cap - 1)) {
-		const struct model_stack *s = &ms->stacks[ms->chash[j] - 1];
-
-		if (s->flags == flags && s->nframes == n &&
-		    !memcmp(s->frames, fr, n * sizeof(*fr)))
-			return (int)(ms->chash[j] - 1);
-	}
-	return -1;
+	ms->aliases[k].id = id;
+	ms->aliases[k].stack = stack;
+	ms->naliases++;
+	oa_insert(&ms->sidx, id_hash(id), ALIAS | k);
+	return (int)stack;
 }
 
 int model_stacks__add(struct model_stacks *ms, uint64_t id, uint32_t flags,
 		      const uint32_t *frames, uint32_t n)
 {
+	struct model_stack k = { .flags = flags, .nframes = n,
+				 .frames = (uint32_t *)frames }; /* a key */
 	struct model_stack *s;
 	int found = model_stacks__find(ms, id);
 	size_t j;
@@ -281,22 +350,13 @@ int model_stacks__add(struct model_stacks *ms, uint64_t id, uint32_t flags,
 	for (uint32_t i = 0; i < n; i++)
 		if (frames[i] >= ms->nframes)
 			return -EINVAL;
-	if (reindex(&ms->chash, &ms->chash_cap, ms->nstacks, ch_of, ms))
+	if (oa_reserve(&ms->cidx, ms->nstacks, &content_ops, ms))
 		return -ENOMEM;
-	found = find_content(ms, flags, frames, n);
-	if (found >= 0) {
-		if (grow((void **)&ms->aliases, &ms->cap_aliases,
-			 ms->naliases + 1, sizeof(*ms->aliases)))
-			return -ENOMEM;
-		if (room_for_id(ms))
-			return -ENOMEM;
-		ms->aliases[ms->naliases].id = id;
-		ms->aliases[ms->naliases].stack = (uint32_t)found;
-		ms->naliases++;
-		index_id(ms, ALIAS | ms->naliases);
-		return found;
-	}
-	if (ms->nstacks >= INT32_MAX || room_for_id(ms) ||
+	j = oa_probe(&ms->cidx, content_hash(&k), &content_ops, ms, &k);
+	if (oa_entry(&ms->cidx, j) != OA_NONE)
+		return add_alias(ms, id, (uint32_t)oa_entry(&ms->cidx, j));
+	if (ms->nstacks >= INT32_MAX ||
+	    oa_reserve(&ms->sidx, nids(ms), &id_ops, ms) ||
 	    grow((void **)&ms->stacks, &ms->cap_stacks, ms->nstacks + 1,
 		 sizeof(*ms->stacks)))
 		return -ENOMEM;
@@ -308,36 +368,31 @@ int model_stacks__add(struct model_stacks *ms, uint64_t id, uint32_t flags,
 	if (!s->frames)
 		return -ENOMEM;
 	memcpy(s->frames, frames, n * sizeof(*frames));
-	ms->nstacks++;
-	for (j = ch_of(ms, ms->nstacks - 1) & (ms->chash_cap - 1); ms->chash[j];
-	     j = (j + 1) & (ms->chash_cap - 1))
-		;
-	ms->chash[j] = ms->nstacks;
-	index_id(ms, ms->nstacks);
-	return (int)(ms->nstacks - 1);
+	oa_set(&ms->cidx, j, ms->nstacks);
+	oa_insert(&ms->sidx, id_hash(id), ms->nstacks);
+	return (int)ms->nstacks++;
 }
 
 int model_stacks__add_weight(struct model_stacks *ms, uint32_t tid,
 			     uint64_t first_seen_ns, uint32_t kind,
 			     uint32_t stack, uint64_t count, uint64_t ns)
 {
+	struct model_stack_weight k = { .tid = tid, .kind = kind, /* a key */
+					.first_seen_ns = first_seen_ns,
+					.stack = stack };
 	struct model_stack_weight *w;
 	size_t j;
 
 	if (stack >= ms->nstacks || kind > GT_W_HOLD)
 		return -EINVAL;
-	if (reindex(&ms->whash, &ms->whash_cap, ms->nw, wh_of, ms))
+	if (oa_reserve(&ms->widx, ms->nw, &weight_ops, ms))
 		return -ENOMEM;
-	for (j = weight_hash(tid, first_seen_ns, kind, stack) &
-		 (ms->whash_cap - 1);
-	     ms->whash[j]; j = (j + 1) & (ms->whash_cap - 1)) {
-		w = &ms->w[ms->whash[j] - 1];
-		if (w->tid == tid && w->first_seen_ns == first_seen_ns &&
-		    w->kind == kind && w->stack == stack) {
-			w->count += count;
-			w->ns += ns;
-			return 0;
-		}
+	j = oa_probe(&ms->widx, weight_hash(&k), &weight_ops, ms, &k);
+	if (oa_entry(&ms->widx, j) != OA_NONE) {
+		w = &ms->w[oa_entry(&ms->widx, j)];
+		w->count += count;
+		w->ns += ns;
+		return 0;
 	}
 	if (grow((void **)&ms->w, &ms->cap_w, ms->nw + 1, sizeof(*ms->w)))
 		return -ENOMEM;
@@ -349,15 +404,15 @@ int model_stacks__add_weight(struct model_stacks *ms, uint32_t tid,
 	w->stack = stack;
 	w->count = count;
 	w->ns = ns;
-	ms->whash[j] = ++ms->nw;
+	oa_set(&ms->widx, j, ms->nw++);
 	return 0;
 }
 
 void model_stacks__clear_weights(struct model_stacks *ms)
 {
 	ms->nw = 0;
-	if (ms->whash)
-		memset(ms->whash, 0, ms->whash_cap * sizeof(*ms->whash));
+	if (ms->widx.slot)
+		memset(ms->widx.slot, 0, ms->widx.cap * sizeof(*ms->widx.slot));
 }
 
 static int heavier(const void *a, const void *b)

@@ -92,12 +92,15 @@ struct model_stacks {
 	uint64_t frames_unresolved; /* captured frames that could not be named */
 	uint64_t native_failed;    /* --native: stacks whose C frames could not be had */
 
-	/* private: indexes */
+	/* private: capacities and indexes (read only by model_stacks.c) */
 	size_t cap_frames, cap_stacks, cap_w, cap_aliases;
-	size_t *fhash, fhash_cap;  /* open addressing, index + 1 */
-	size_t *shash, shash_cap;  /* by id: stacks (index + 1) and aliases (~index) */
-	size_t *chash, chash_cap;  /* by content */
-	size_t *whash, whash_cap;
+	struct oa_index {          /* open addressing, linear probing */
+		size_t *slot;      /* entry + 1, 0 empty */
+		size_t cap;        /* a power of two; 0 before first use */
+	} fidx,                    /* frames by content */
+	  sidx,                    /* ids: stack i, alias k (top bit | k) */
+	  cidx,                    /* stacks by content */
+	  widx;                    /* weights by (thread, kind, stack) */
 };
 
 struct model_stacks *model_stacks__new(void);

@@ -12,7 +12,9 @@
  * labels, functions, mappings. When `go` is installed, `go tool pprof
  * -top` must report the same totals and `-traces` the same leaf and
  * labels. Folded: the sum of the values is the total within rounding,
- * ';' is replaced, the root frame is "name-tid".
+ * ';' is replaced, the root frame is "name-tid". The model's indexes
+ * (model_stacks.c): enough frames, stacks, aliases and weights to rebuild
+ * each several times, every one found again, in a copy too.
  *
  * `test_export --sample FILE` writes the sample's pprof profile to FILE.
  */
@@ -665,6 +667,123 @@ static void test_folded(void **state)
 	model__free(&m);
 }
 
+/* ---- the model's indexes (model_stacks.c) ------------------------------ */
+
+enum { IX_FRAMES = 3000, IX_STACKS = 6000, IX_WEIGHTS = 20000 };
+
+static uint64_t ix_id(uint32_t i)	/* distinct, spread */
+{
+	return (i + 1) * 0x9e3779b97f4a7c15ULL;
+}
+
+/* Frames, stacks, aliases and weights enough to rebuild every index
+ * several times (it starts at 256 slots), then each found where it was
+ * put, and the same in a copy and after clear_weights. */
+static void test_stacks_indexes(void **state)
+{
+	struct model_stacks *ms = model_stacks__new(), *cp;
+	static uint64_t cnt[IX_WEIGHTS], tns[IX_WEIGHTS];
+	char fn[32];
+	uint32_t fr[8];
+
+	assert_non_null(ms);
+	assert_int_equal(model_stacks__find(ms, 1), -1);
+	assert_int_equal(model_stacks__find(NULL, 1), -1);
+	for (int pass = 0; pass < 2; pass++)	/* the second one interns */
+		for (int i = 0; i < IX_FRAMES; i++) {
+			snprintf(fn, sizeof(fn), "f%d", i);
+			assert_int_equal(model_stacks__frame(ms, i % 2 ? MF_NATIVE : MF_PYTHON,
+							     fn, i % 3 ? "/a.py" : NULL,
+							     i % 7, NULL), i);
+		}
+	assert_int_equal(model_stacks__frame(ms, MF_PYTHON, "f0", "", 0, ""), 0);
+	assert_int_equal(ms->nframes, IX_FRAMES);
+
+	/* Stack i: frames (i % 3000, i / 3000, ...); every third id an alias
+	 * of stack i / 3 (its frames, a new id). */
+	for (uint32_t i = 0, n = 0; i < IX_STACKS; i++) {
+		uint32_t k = i % 3 == 2 ? i / 3 : n;
+
+		if (i % 3 == 2) {
+			const struct model_stack *s = &ms->stacks[k];
+
+			assert_int_equal(model_stacks__add(ms, ix_id(i), s->flags,
+							   s->frames, s->nframes), k);
+			continue;
+		}
+		fr[0] = n % IX_FRAMES;
+		fr[1] = n / IX_FRAMES;
+		for (uint32_t j = 2; j < 2 + n % 6; j++)
+			fr[j] = (n * j) % IX_FRAMES;
+		assert_int_equal(model_stacks__add(ms, ix_id(i), n % 5 == 0,
+						   fr, 2 + n % 6), n);
+		n++;
+	}
+	assert_int_equal(ms->nstacks, IX_STACKS / 3 * 2);
+	assert_int_equal(ms->naliases, IX_STACKS / 3);
+	for (uint32_t i = 0; i < IX_STACKS; i++) {
+		int want = i % 3 == 2 ? (int)(i / 3) : (int)(i - i / 3);
+
+		assert_int_equal(model_stacks__find(ms, ix_id(i)), want);
+		/* Known id: its index, whatever the frames. */
+		assert_int_equal(model_stacks__add(ms, ix_id(i), 0, NULL, 0), want);
+	}
+	assert_int_equal(model_stacks__find(ms, ix_id(IX_STACKS)), -1);
+	assert_int_equal(ms->nstacks + ms->naliases, IX_STACKS);
+	fr[0] = IX_FRAMES;
+	assert_int_equal(model_stacks__add(ms, 7, 0, fr, 1), -EINVAL);
+	assert_int_equal(model_stacks__add_weight(ms, 1, 0, GT_W_WAIT,
+						  (uint32_t)ms->nstacks, 1, 1), -EINVAL);
+	assert_int_equal(model_stacks__add_weight(ms, 1, 0, GT_W_HOLD + 1, 0, 1, 1),
+			 -EINVAL);
+
+	/* Weight k: thread (k % 50, first seen k % 50 * 3), kind k / 50 % 2,
+	 * stack k / 100; added three times, then cleared and added again. */
+	for (int round = 0; round < 2; round++) {
+		memset(cnt, 0, sizeof(cnt));
+		memset(tns, 0, sizeof(tns));
+		for (int rep = 0; rep < 3; rep++)
+			for (uint32_t k = 0; k < IX_WEIGHTS; k++) {
+				assert_int_equal(model_stacks__add_weight(ms, k % 50, k % 50 * 3,
+									  k / 50 % 2, k / 100,
+									  rep + 1, k + rep), 0);
+				cnt[k] += rep + 1;
+				tns[k] += k + rep;
+			}
+		assert_int_equal(ms->nw, IX_WEIGHTS);
+		for (uint32_t k = 0; k < IX_WEIGHTS; k++) {
+			const struct model_stack_weight *w = &ms->w[k];
+
+			assert_int_equal(w->tid, k % 50);
+			assert_int_equal(w->first_seen_ns, k % 50 * 3);
+			assert_int_equal(w->kind, k / 50 % 2);
+			assert_int_equal(w->stack, k / 100);
+			assert_int_equal(w->count, cnt[k]);
+			assert_int_equal(w->ns, tns[k]);
+		}
+		if (!round)
+			model_stacks__clear_weights(ms);
+	}
+
+	cp = model_stacks__copy(ms);
+	assert_non_null(cp);
+	assert_int_equal(cp->nframes, ms->nframes);
+	assert_int_equal(cp->nstacks, ms->nstacks);
+	assert_int_equal(cp->naliases, ms->naliases);
+	assert_int_equal(cp->nw, ms->nw);
+	assert_int_equal(model_stacks__frame(cp, MF_NATIVE, "f2999", "/a.py", 3, ""),
+			 2999);
+	for (uint32_t i = 0; i < IX_STACKS; i++)
+		assert_int_equal(model_stacks__find(cp, ix_id(i)),
+				 model_stacks__find(ms, ix_id(i)));
+	assert_memory_equal(cp->w, ms->w, ms->nw * sizeof(*ms->w));
+	assert_int_equal(model_stacks__add_weight(cp, 49, 49 * 3, GT_W_HOLD,
+						  IX_WEIGHTS / 100 - 1, 1, 1), 0);
+	assert_int_equal(cp->nw, IX_WEIGHTS);
+	model_stacks__free(cp);
+	model_stacks__free(ms);
+}
+
 static int setup_tmp(void **state)
 {
 	return mkdtemp(tmpdir) ? 0 : -1;
@@ -703,6 +822,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_pprof_bad_frame_index),
 		cmocka_unit_test(test_pprof_go_tool),
 		cmocka_unit_test(test_folded),
+		cmocka_unit_test(test_stacks_indexes),
 	};
 
 	if (argc == 3 && !strcmp(argv[1], "--sample"))
