@@ -268,7 +268,7 @@ static int hold_variant(struct collector *c, int si)
 
 	if (!c->nu || !n || ms->frames[st->frames[n - 1]].kind != MF_NATIVE)
 		return si;
-	v = model_stacks__find(ms, st->id ^ (1ULL << 63));
+	v = model_stacks__find(ms, model_stacks__variant_id(st->id));
 	if (v >= 0)
 		return v;
 	while (n && ms->frames[st->frames[n - 1]].kind == MF_NATIVE)
@@ -287,7 +287,7 @@ static int hold_variant(struct collector *c, int si)
 		fr[n++] = (uint32_t)f;
 	}
 	/* stacks may move: st is not used after this */
-	v = model_stacks__add(ms, st->id ^ (1ULL << 63), st->flags, fr, n);
+	v = model_stacks__add(ms, model_stacks__variant_id(st->id), st->flags, fr, n);
 	free(fr);
 	return v;
 }

@@ -320,6 +320,13 @@ int model_stacks__find(const struct model_stacks *ms, uint64_t id)
 	return e == OA_NONE ? -1 : (int)stack_of(ms, e);
 }
 
+uint64_t model_stacks__hold_id(const struct model_stacks *ms, uint64_t id)
+{
+	uint64_t v = model_stacks__variant_id(id);
+
+	return id && model_stacks__find(ms, v) >= 0 ? v : id;
+}
+
 /* @id becomes another id of stack @stack. Returns @stack or -ENOMEM. */
 static int add_alias(struct model_stacks *ms, uint64_t id, uint32_t stack)
 {

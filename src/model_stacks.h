@@ -122,6 +122,21 @@ int model_stacks__add(struct model_stacks *ms, uint64_t id, uint32_t flags,
 /* Index of stack @id (or of the stack it is an alias of), or -1. */
 int model_stacks__find(const struct model_stacks *ms, uint64_t id);
 
+/*
+ * --native: a wait stack's native frames are the C path that took the GIL,
+ * not the one that released it, so the hold that ends with the same stack
+ * gets its Python-only variant, stored under this id (the collector makes
+ * it; readers find it with model_stacks__hold_id()).
+ */
+static inline uint64_t model_stacks__variant_id(uint64_t id)
+{
+	return id ^ (1ULL << 63);
+}
+
+/* The id a hold ending with stack @id gets: its Python-only variant when
+ * @ms has one, else @id. */
+uint64_t model_stacks__hold_id(const struct model_stacks *ms, uint64_t id);
+
 /* Add @count intervals of @ns to (thread, @kind, stack @stack).
  * Returns 0 or a negative errno. */
 int model_stacks__add_weight(struct model_stacks *ms, uint32_t tid,

@@ -321,16 +321,6 @@ static int on_cycle(struct builder *b, const struct gt_rec_cycle *r)
 	return add_cycle(b, (size_t)ti, &c);
 }
 
-/* The id a hold gets for wait stack @id: with --native, its Python-only
- * variant (top bit flipped, src/collector.c hold_variant) when there is
- * one: the C frames of a wait stack are the take's, not the release's. */
-static uint64_t hold_id(const struct model *m, uint64_t id)
-{
-	uint64_t v = id ^ (1ULL << 63);
-
-	return id && m && m->stacks && model_stacks__find(m->stacks, v) >= 0 ? v : id;
-}
-
 /* Kept until the cycles are sorted (apply_hold_stacks). */
 static int on_hold_stack(struct builder *b, const struct gt_rec_hold_stack *r)
 {
@@ -753,7 +743,8 @@ static int analyse(struct builder *b)
 		for (size_t j = 0; j + 1 < t->ncycles; j++)
 			if (!t->cycles[j].hold_stack)
 				t->cycles[j].hold_stack =
-					hold_id(b->m, t->cycles[j + 1].wait_stack);
+					model_stacks__hold_id(b->m ? b->m->stacks : NULL,
+							      t->cycles[j + 1].wait_stack);
 	}
 	apply_hold_stacks(b);
 	if (tl->nlost > 1)
