@@ -327,10 +327,14 @@ def stream_launch(ctx):
     Perfetto slices are the cycle records: they agree exactly. A 100 ms
     switch interval makes every hold and wait of the two spinners cover
     a timeline column (at most 50 ms here), so both show '#' and '-'.
+    Each spinner's work must outlast two switch intervals (the first
+    spinner holds one alone while main starts the second, then one with
+    the second waiting) or it can end without ever waiting: 6M iterations
+    took ~200 ms of hold on this VM and failed so, 20M take ~650 ms.
     """
     jf, pf = ctx.tmp("s.json"), ctx.tmp("s.perfetto.json")
     r = ctx.giltrace(["--json", jf, "--perfetto", pf, "--timeline", "--"] +
-                     spin_cmd(ctx, 2, 6000000, 0.1), timeout=90)
+                     spin_cmd(ctx, 2, 20000000, 0.1), timeout=90)
     ctx.require(r.rc == 0, "giltrace -- spin.py exited %s%s" % (r.rc, r.tail()))
     spinners, main = spinners_from(r.stdout)
     doc = gtlib.load_json(jf)

@@ -888,6 +888,13 @@ int main(int argc, char **argv)
 		return helper_thread_exec(argv + 2);
 	if (argc > 2 && !strcmp(argv[1], "--leader-exit"))
 		return helper_leader_exit(argv + 2);
+	/* A background job of a non-interactive shell (`scripts/test.sh &`)
+	 * starts with SIGINT and SIGQUIT ignored, and a shell that inherits an
+	 * ignored signal may not trap it (POSIX): test_signals' `trap ... INT`
+	 * would never fire. launch passes dispositions on, as any launcher
+	 * does; the tests start from the defaults. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGQUIT, SIG_DFL);
 	n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
 	if (n > 0)
 		self_exe[n] = '\0';
