@@ -50,7 +50,23 @@ def load_cases():
         importlib.import_module(os.path.splitext(os.path.basename(f))[0])
 
 
+def default_signals():
+    """
+    A suite started as a background job of a non-interactive shell
+    (`scripts/test.sh &`) inherits SIGINT and SIGQUIT ignored, and so would
+    every process it starts: CPython's own test_threading then hangs
+    (its interrupt_main tests wait for a SIGINT that never comes), and a
+    shell may not trap an ignored signal. A handler here is reset to the
+    default across exec, so the tests' processes start as from a terminal.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGQUIT) == signal.SIG_IGN:
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def main():
+    default_signals()
     ap = argparse.ArgumentParser(description="giltrace integration tests")
     ap.add_argument("--giltrace", default=os.environ.get("GILTRACE", os.path.join(gtlib.REPO, "build", "giltrace")))
     ap.add_argument("-k", dest="pattern", help="only tests whose name matches this regex")
