@@ -16,6 +16,29 @@ def binary(ctx):
     ctx.expect(r2.rc == 0 and r2.stdout == r.stdout, "--version differs from -V (rc %s)" % r2.rc)
 
 
+@test("cli_help_examples", budget=10)
+def help_examples(ctx):
+    """
+    --help shows usage and examples as written: argp re-wraps a line that is
+    too long, which used to leave a word of an example alone at column 0.
+    Every example line is a giltrace command or an indented continuation,
+    and every option the examples use is described under OPTIONS.
+    """
+    r = ctx.giltrace(["--help"], timeout=10)
+    ctx.require(r.rc == 0, "giltrace --help exits %s" % r.rc)
+    lines = r.stdout.splitlines()
+    ctx.require("EXAMPLES:" in lines and "OPTIONS:" in lines, "no EXAMPLES: or OPTIONS: heading in --help")
+    ex = lines[lines.index("EXAMPLES:") + 1:]
+    ex = ex[:ex.index("")] if "" in ex else ex
+    ctx.expect(len(ex) >= 10, "only %d example lines" % len(ex))
+    bad = [l for l in ex if not l.startswith("  ")]
+    ctx.expect(not bad, "example lines wrapped by argp (too long): %r" % bad)
+    opts = lines[lines.index("OPTIONS:"):]
+    used = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", "\n".join(l.split("#")[0] for l in ex)))
+    missing = [o for o in sorted(used) if not any(re.search(r"(^|[ ,])%s\b" % re.escape(o), l) for l in opts)]
+    ctx.expect(not missing, "options in the examples but not under OPTIONS: %s" % missing)
+
+
 @test("cli_usage_errors", budget=20)
 def usage_errors(ctx):
     """Bad command lines fail with a non-zero status and say why; no trace starts."""
