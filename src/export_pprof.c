@@ -46,6 +46,7 @@
 #include "export.h"
 #include "model.h"
 #include "model_stacks.h"
+#include "oa_index.h"
 #include "profile.pb-c.h"
 #include "report.h"
 
@@ -73,37 +74,20 @@ static const char *const vtype[NV][2] = {
 struct intern {
 	char **v;
 	size_t n, cap;
-	size_t *h, hcap; /* open addressing, index + 1 */
+	struct oa_index idx; /* v's entries by content */
 };
 
-static uint64_t str_hash(const char *s)
+static uint64_t intern_hash(const void *t, size_t e)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-	return h ^ (h >> 29);
+	return oa_hash_str(0, ((const struct intern *)t)->v[e]);
 }
 
-static int intern_rehash(struct intern *t)
+static bool intern_is(const void *t, size_t e, const void *key)
 {
-	size_t cap = t->hcap ? t->hcap * 2 : 1024, *h;
-
-	h = calloc(cap, sizeof(*h));
-	if (!h)
-		return -ENOMEM;
-	for (size_t i = 0; i < t->n; i++) {
-		size_t j = str_hash(t->v[i]) & (cap - 1);
-
-		while (h[j])
-			j = (j + 1) & (cap - 1);
-		h[j] = i + 1;
-	}
-	free(t->h);
-	t->h = h;
-	t->hcap = cap;
-	return 0;
+	return !strcmp(((const struct intern *)t)->v[e], key);
 }
+
+static const struct oa_ops intern_ops = { intern_hash, intern_is, NULL };
 
 /* Index of @s in @t, added when new; -ENOMEM. */
 static int64_t intern(struct intern *t, const char *s)
@@ -111,11 +95,11 @@ static int64_t intern(struct intern *t, const char *s)
 	size_t j;
 	char *c;
 
-	if ((t->n + 1) * 2 > t->hcap && intern_rehash(t))
+	if (oa_reserve(&t->idx, t->n, &intern_ops, t))
 		return -ENOMEM;
-	for (j = str_hash(s) & (t->hcap - 1); t->h[j]; j = (j + 1) & (t->hcap - 1))
-		if (!strcmp(t->v[t->h[j] - 1], s))
-			return (int64_t)(t->h[j] - 1);
+	j = oa_probe(&t->idx, oa_hash_str(0, s), &intern_ops, t, s);
+	if (oa_entry(&t->idx, j) != OA_NONE)
+		return (int64_t)oa_entry(&t->idx, j);
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 256;
 		char **v = realloc(t->v, cap * sizeof(*v));
@@ -129,8 +113,8 @@ static int64_t intern(struct intern *t, const char *s)
 	if (!c)
 		return -ENOMEM;
 	t->v[t->n] = c;
-	t->h[j] = ++t->n;
-	return (int64_t)(t->n - 1);
+	oa_set(&t->idx, j, t->n);
+	return (int64_t)t->n++;
 }
 
 static void intern_free(struct intern *t)
@@ -138,7 +122,7 @@ static void intern_free(struct intern *t)
 	for (size_t i = 0; i < t->n; i++)
 		free(t->v[i]);
 	free(t->v);
-	free(t->h);
+	oa_free(&t->idx);
 }
 
 /* ---- the profile being built ------------------------------------------ */

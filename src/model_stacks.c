@@ -14,15 +14,12 @@
 
 static uint64_t mix(uint64_t h, uint64_t v)
 {
-	h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
-	return h * 0xff51afd7ed558ccdULL;
+	return oa_mix(h, v);
 }
 
 static uint64_t str_hash(uint64_t h, const char *s)
 {
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-	return mix(h, 0);
+	return oa_hash_str(h, s);
 }
 
 /* Grow @*v (element size @sz) to hold @need; 0 or -ENOMEM. */
@@ -44,81 +41,6 @@ static int grow(void **v, size_t *cap, size_t need, size_t sz)
 }
 
 /*
- * The index: slots hold entry + 1 (0 is empty), linear probing from the
- * entry's hash, never more than half full. What an entry means (an array
- * index, or an alias marked by the top bit) and how it hashes and compares
- * are up to its table's ops. The n entries of a table are entry(0..n-1), in
- * array order (a rebuild then reads the table sequentially).
- */
-struct oa_ops {
-	uint64_t (*hash)(const struct model_stacks *ms, size_t entry);
-	bool (*is)(const struct model_stacks *ms, size_t entry,
-		   const void *key);
-	size_t (*entry)(const struct model_stacks *ms, size_t i); /* NULL: i */
-};
-
-#define OA_NONE SIZE_MAX /* oa_entry() of an empty slot */
-
-/* Slot of the entry that is @key (of hash @h), or of the empty slot where
- * it would go. @x must have slots. */
-static size_t oa_probe(const struct oa_index *x, uint64_t h,
-		       const struct oa_ops *ops, const struct model_stacks *ms,
-		       const void *key)
-{
-	size_t m = x->cap - 1, j;
-
-	for (j = h & m; x->slot[j]; j = (j + 1) & m)
-		if (ops->is(ms, x->slot[j] - 1, key))
-			break;
-	return j;
-}
-
-/* The entry in slot @j, or OA_NONE when it is empty (0 - 1 wraps). */
-static size_t oa_entry(const struct oa_index *x, size_t j)
-{
-	return x->slot[j] - 1;
-}
-
-static void oa_set(struct oa_index *x, size_t j, size_t entry)
-{
-	x->slot[j] = entry + 1;
-}
-
-/* Add @entry of hash @h, known not to be there. */
-static void oa_insert(struct oa_index *x, uint64_t h, size_t entry)
-{
-	size_t m = x->cap - 1, j;
-
-	for (j = h & m; x->slot[j]; j = (j + 1) & m)
-		;
-	oa_set(x, j, entry);
-}
-
-/* Make room for one more entry than the @n there are: when @x would be
- * more than half full, rebuild it larger. 0, or -ENOMEM (@x unchanged). */
-static int oa_reserve(struct oa_index *x, size_t n, const struct oa_ops *ops,
-		      const struct model_stacks *ms)
-{
-	struct oa_index y = { .cap = x->cap ? x->cap : 256 };
-
-	if (x->slot && (n + 1) * 2 <= x->cap)
-		return 0;
-	while ((n + 1) * 2 > y.cap)
-		y.cap *= 2;
-	y.slot = calloc(y.cap, sizeof(*y.slot));
-	if (!y.slot)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		size_t e = ops->entry ? ops->entry(ms, i) : i;
-
-		oa_insert(&y, ops->hash(ms, e), e);
-	}
-	free(x->slot);
-	*x = y;
-	return 0;
-}
-
-/*
  * Each table's entries, hash and match. A key is an element of the table
  * with its key fields set (a lookup only reads it), or for ids the id.
  */
@@ -134,13 +56,16 @@ static uint64_t frame_hash(const struct model_frame *f)
 	return mix(h, (uint64_t)(uint32_t)f->line);
 }
 
-static uint64_t frame_hash_of(const struct model_stacks *ms, size_t e)
+static uint64_t frame_hash_of(const void *ms_, size_t e)
 {
+	const struct model_stacks *ms = ms_;
+
 	return frame_hash(&ms->frames[e]);
 }
 
-static bool frame_is(const struct model_stacks *ms, size_t e, const void *key)
+static bool frame_is(const void *ms_, size_t e, const void *key)
 {
+	const struct model_stacks *ms = ms_;
 	const struct model_frame *f = &ms->frames[e], *k = key;
 
 	return f->kind == k->kind && f->line == k->line &&
@@ -160,13 +85,16 @@ static uint64_t content_hash(const struct model_stack *s)
 	return mix(h, s->nframes);
 }
 
-static uint64_t content_hash_of(const struct model_stacks *ms, size_t e)
+static uint64_t content_hash_of(const void *ms_, size_t e)
 {
+	const struct model_stacks *ms = ms_;
+
 	return content_hash(&ms->stacks[e]);
 }
 
-static bool content_is(const struct model_stacks *ms, size_t e, const void *key)
+static bool content_is(const void *ms_, size_t e, const void *key)
 {
+	const struct model_stacks *ms = ms_;
 	const struct model_stack *s = &ms->stacks[e], *k = key;
 
 	return s->flags == k->flags && s->nframes == k->nframes &&
@@ -186,8 +114,10 @@ static size_t nids(const struct model_stacks *ms)
 }
 
 /* The @i-th id: the stacks' own, then the aliases. */
-static size_t id_entry(const struct model_stacks *ms, size_t i)
+static size_t id_entry(const void *ms_, size_t i)
 {
+	const struct model_stacks *ms = ms_;
+
 	return i < ms->nstacks ? i : ALIAS | (i - ms->nstacks);
 }
 
@@ -206,12 +136,12 @@ static uint64_t id_hash(uint64_t id)
 	return mix(0, id);
 }
 
-static uint64_t id_hash_of(const struct model_stacks *ms, size_t e)
+static uint64_t id_hash_of(const void *ms, size_t e)
 {
 	return id_hash(id_of(ms, e));
 }
 
-static bool id_is(const struct model_stacks *ms, size_t e, const void *key)
+static bool id_is(const void *ms, size_t e, const void *key)
 {
 	return id_of(ms, e) == *(const uint64_t *)key;
 }
@@ -225,13 +155,16 @@ static uint64_t weight_hash(const struct model_stack_weight *w)
 		   w->stack);
 }
 
-static uint64_t weight_hash_of(const struct model_stacks *ms, size_t e)
+static uint64_t weight_hash_of(const void *ms_, size_t e)
 {
+	const struct model_stacks *ms = ms_;
+
 	return weight_hash(&ms->w[e]);
 }
 
-static bool weight_is(const struct model_stacks *ms, size_t e, const void *key)
+static bool weight_is(const void *ms_, size_t e, const void *key)
 {
+	const struct model_stacks *ms = ms_;
 	const struct model_stack_weight *w = &ms->w[e], *k = key;
 
 	return w->tid == k->tid && w->first_seen_ns == k->first_seen_ns &&
@@ -264,10 +197,10 @@ void model_stacks__free(struct model_stacks *ms)
 	free(ms->stacks);
 	free(ms->aliases);
 	free(ms->w);
-	free(ms->fidx.slot);
-	free(ms->sidx.slot);
-	free(ms->cidx.slot);
-	free(ms->widx.slot);
+	oa_free(&ms->fidx);
+	oa_free(&ms->sidx);
+	oa_free(&ms->cidx);
+	oa_free(&ms->widx);
 	free(ms);
 }
 
@@ -418,8 +351,7 @@ int model_stacks__add_weight(struct model_stacks *ms, uint32_t tid,
 void model_stacks__clear_weights(struct model_stacks *ms)
 {
 	ms->nw = 0;
-	if (ms->widx.slot)
-		memset(ms->widx.slot, 0, ms->widx.cap * sizeof(*ms->widx.slot));
+	oa_clear(&ms->widx);
 }
 
 static int heavier(const void *a, const void *b)

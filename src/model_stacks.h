@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "giltrace.h"
+#include "oa_index.h"
 
 enum model_frame_kind {
 	MF_PYTHON = 0, /* a Python function: function (qualified name where the
@@ -94,10 +95,7 @@ struct model_stacks {
 
 	/* private: capacities and indexes (read only by model_stacks.c) */
 	size_t cap_frames, cap_stacks, cap_w, cap_aliases;
-	struct oa_index {          /* open addressing, linear probing */
-		size_t *slot;      /* entry + 1, 0 empty */
-		size_t cap;        /* a power of two; 0 before first use */
-	} fidx,                    /* frames by content */
+	struct oa_index fidx,      /* frames by content */
 	  sidx,                    /* ids: stack i, alias k (top bit | k) */
 	  cidx,                    /* stacks by content */
 	  widx;                    /* weights by (thread, kind, stack) */

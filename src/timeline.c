@@ -34,6 +34,7 @@
 #include "model.h"
 #include "timeline.h"
 #include "model_stacks.h"
+#include "oa_index.h"
 #include "trace_file.h"
 
 #define DEFAULT_MAX_CYCLES 4000000
@@ -47,11 +48,8 @@ struct hold {
 
 /* (waiter, holder) -> entry of tl->blocked; open addressing. */
 struct pair_map {
-	uint64_t *keys;   /* waiter << 32 | holder, plus 1 (0: empty) */
-	size_t *idx;
-	size_t cap, n;
+	struct oa_index idx; /* tl->blocked's entries by (waiter, holder) */
 	uint64_t *stamp;  /* per entry: last wait counted, plus 1 */
-	size_t scap;
 };
 
 /* A model thread, for finding the one a record belongs to. */
@@ -568,60 +566,44 @@ static size_t flatten(struct hold *h, size_t n)
 
 static void pm_free(struct pair_map *pm)
 {
-	free(pm->keys);
-	free(pm->idx);
+	oa_free(&pm->idx);
 	free(pm->stamp);
 }
 
-static size_t pm_slot(const struct pair_map *pm, uint64_t key)
+static uint64_t pair_hash(uint32_t waiter, uint32_t holder)
 {
-	size_t h = (size_t)((key * 0x9E3779B97F4A7C15ULL) >> 20) & (pm->cap - 1);
-
-	while (pm->keys[h] && pm->keys[h] != key)
-		h = (h + 1) & (pm->cap - 1);
-	return h;
+	return oa_mix(oa_mix(0, waiter), holder);
 }
 
-static int pm_grow(struct pair_map *pm)
+static uint64_t pm_hash(const void *tl, size_t e)
 {
-	struct pair_map o = *pm;
-	size_t nc = o.cap ? o.cap * 2 : 64;
+	const struct tl_blocked *b = &((const struct timeline *)tl)->blocked[e];
 
-	pm->keys = calloc(nc, sizeof(*pm->keys));
-	pm->idx = malloc(nc * sizeof(*pm->idx));
-	if (!pm->keys || !pm->idx) {
-		free(pm->keys);
-		free(pm->idx);
-		pm->keys = o.keys;
-		pm->idx = o.idx;
-		return -ENOMEM;
-	}
-	pm->cap = nc;
-	for (size_t i = 0; i < o.cap; i++) {
-		if (o.keys[i]) {
-			size_t h = pm_slot(pm, o.keys[i]);
-
-			pm->keys[h] = o.keys[i];
-			pm->idx[h] = o.idx[i];
-		}
-	}
-	free(o.keys);
-	free(o.idx);
-	return 0;
+	return pair_hash(b->waiter, b->holder);
 }
+
+static bool pm_is(const void *tl, size_t e, const void *key)
+{
+	const struct tl_blocked *b = &((const struct timeline *)tl)->blocked[e];
+	const struct tl_blocked *k = key;
+
+	return b->waiter == k->waiter && b->holder == k->holder;
+}
+
+static const struct oa_ops pm_ops = { pm_hash, pm_is, NULL };
 
 /* Add @ns of @waiter's wait number @seq behind @holder. */
 static int blame(struct timeline *tl, struct pair_map *pm, size_t *bcap,
 		 uint32_t waiter, uint32_t holder, uint64_t ns, uint64_t seq)
 {
-	uint64_t key = ((uint64_t)waiter << 32 | holder) + 1;
-	struct tl_blocked *e;
-	size_t h;
+	struct tl_blocked k = { .waiter = waiter, .holder = holder }, *e;
+	size_t j, i;
 
-	if ((pm->n + 1) * 2 > pm->cap && pm_grow(pm))
+	if (oa_reserve(&pm->idx, tl->nblocked, &pm_ops, tl))
 		return -ENOMEM;
-	h = pm_slot(pm, key);
-	if (!pm->keys[h]) {
+	j = oa_probe(&pm->idx, pair_hash(waiter, holder), &pm_ops, tl, &k);
+	i = oa_entry(&pm->idx, j);
+	if (i == OA_NONE) {
 		if (tl->nblocked == *bcap) {
 			size_t nc = *bcap ? *bcap * 2 : 16;
 			struct tl_blocked *v = realloc(tl->blocked, nc * sizeof(*v));
@@ -635,17 +617,15 @@ static int blame(struct timeline *tl, struct pair_map *pm, size_t *bcap,
 				return -ENOMEM;
 			*bcap = nc;
 		}
-		pm->keys[h] = key;
-		pm->idx[h] = tl->nblocked;
-		pm->n++;
-		pm->stamp[tl->nblocked] = 0;
-		tl->blocked[tl->nblocked++] =
-			(struct tl_blocked){ .waiter = waiter, .holder = holder };
+		i = tl->nblocked++;
+		oa_set(&pm->idx, j, i);
+		pm->stamp[i] = 0;
+		tl->blocked[i] = k;
 	}
-	e = &tl->blocked[pm->idx[h]];
+	e = &tl->blocked[i];
 	e->wait_ns += ns;
-	if (pm->stamp[pm->idx[h]] != seq + 1) {
-		pm->stamp[pm->idx[h]] = seq + 1;
+	if (pm->stamp[i] != seq + 1) {
+		pm->stamp[i] = seq + 1;
 		e->count++;
 	}
 	return 0;
