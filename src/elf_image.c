@@ -16,6 +16,7 @@
  *   python3.11-dbg ships compressed .debug_info).
  */
 #include "elf_image.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -62,17 +63,6 @@ struct elf_image {
 	bool dwarf_tried;
 	Dwarf *dwarf;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- sections and notes ---------------------------------------------- */
 
@@ -397,7 +387,7 @@ struct elf_image *elf_image__open(const char *path, const char *root,
 	size_t idlen;
 
 	if (elf_version(EV_CURRENT) == EV_NONE) {
-		set_err(err, errlen, "libelf is too old: %s", elf_errmsg(-1));
+		errbuf_set(err, errlen, "libelf is too old: %s", elf_errmsg(-1));
 		return NULL;
 	}
 	img = calloc(1, sizeof(*img));
@@ -411,22 +401,22 @@ struct elf_image *elf_image__open(const char *path, const char *root,
 
 	img->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (img->fd < 0) {
-		set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		errbuf_set(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		goto fail;
 	}
 	img->elf = elf_begin(img->fd, ELF_C_READ_MMAP, NULL);
 	if (!img->elf || elf_kind(img->elf) != ELF_K_ELF ||
 	    !gelf_getehdr(img->elf, &eh)) {
-		set_err(err, errlen, "%s is not an ELF file", path);
+		errbuf_set(err, errlen, "%s is not an ELF file", path);
 		goto fail;
 	}
 	if (eh.e_type != ET_EXEC && eh.e_type != ET_DYN) {
-		set_err(err, errlen, "%s is not an executable or shared library", path);
+		errbuf_set(err, errlen, "%s is not an executable or shared library", path);
 		goto fail;
 	}
 	img->is_dyn = eh.e_type == ET_DYN;
 	if (load_phdrs(img) != 0) {
-		set_err(err, errlen, "%s: cannot read program headers: %s", path,
+		errbuf_set(err, errlen, "%s: cannot read program headers: %s", path,
 			elf_errmsg(-1));
 		goto fail;
 	}
@@ -440,7 +430,7 @@ struct elf_image *elf_image__open(const char *path, const char *root,
 	find_debug(img);
 	return img;
 nomem:
-	set_err(err, errlen, "out of memory opening %s", path);
+	errbuf_set(err, errlen, "out of memory opening %s", path);
 fail:
 	elf_image__close(img);
 	return NULL;

@@ -22,6 +22,7 @@
  * second.
  */
 #include "gil_sites.h"
+#include "errbuf.h"
 #include "elf_image.h"
 
 #include <ctype.h>
@@ -34,17 +35,6 @@
 #include <string.h>
 
 #define WALK_MAX_DEPTH 256
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 const char *gil_func__name(enum gil_func f)
 {
@@ -441,15 +431,15 @@ static void missing_symbols_err(struct elf_image *img, bool take, bool drop,
 	if (root[0] && strncmp(path, root, strlen(root)) == 0)
 		rel = path + strlen(root);
 	if (!elf_image__stripped(img) && !take && !drop) {
-		set_err(err, errlen, "giltrace: %s has no take_gil/drop_gil symbols: "
+		errbuf_set(err, errlen, "giltrace: %s has no take_gil/drop_gil symbols: "
 			"it is not a CPython 3 interpreter or libpython (Python 2 "
 			"uses a different GIL lock)", path);
 	} else if (!elf_image__stripped(img)) {
-		set_err(err, errlen, "giltrace: %s has %s but no %s symbol: "
+		errbuf_set(err, errlen, "giltrace: %s has %s but no %s symbol: "
 			"unsupported CPython build", path,
 			take ? "take_gil" : "drop_gil", take ? "drop_gil" : "take_gil");
 	} else if (dbg) {
-		set_err(err, errlen, "giltrace: %s is stripped and its debug file %s "
+		errbuf_set(err, errlen, "giltrace: %s is stripped and its debug file %s "
 			"has no symbols: install the full debug symbols of this build",
 			path, dbg);
 	} else {
@@ -460,9 +450,9 @@ static void missing_symbols_err(struct elf_image *img, bool take, bool drop,
 		else
 			snprintf(want, sizeof(want), " (it has no build-id)");
 		if (dbg_package(rel, pkg, sizeof(pkg)))
-			set_err(err, errlen, MISSING "%s%s", path, pkg, want);
+			errbuf_set(err, errlen, MISSING "%s%s", path, pkg, want);
 		else
-			set_err(err, errlen, MISSING "its debug symbols or use an "
+			errbuf_set(err, errlen, MISSING "its debug symbols or use an "
 				"unstripped build%s", path, want);
 	}
 }
@@ -495,7 +485,7 @@ int gil_sites__find(struct elf_image *img, struct gil_sites *out,
 	r = elf_image__foreach_symbol(img, on_symbol, &f);
 	if (r || f.err) {
 		r = r ? r : f.err;
-		set_err(err, errlen, "giltrace: reading the symbols of %s: %s",
+		errbuf_set(err, errlen, "giltrace: reading the symbols of %s: %s",
 			elf_image__path(img), strerror(-r));
 		goto fail;
 	}
@@ -513,7 +503,7 @@ int gil_sites__find(struct elf_image *img, struct gil_sites *out,
 		find_inlined(&f, dw);
 		if (f.err) {
 			r = f.err;
-			set_err(err, errlen, "giltrace: reading the DWARF of %s: %s",
+			errbuf_set(err, errlen, "giltrace: reading the DWARF of %s: %s",
 				elf_image__path(img), strerror(-r));
 			goto fail;
 		}

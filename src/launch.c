@@ -37,6 +37,7 @@
 #define _GNU_SOURCE
 #endif
 #include "launch.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -93,17 +94,6 @@ struct launch {
 	pid_t *zombies;
 	size_t nzombies, zcap;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- task table ------------------------------------------------------ */
 
@@ -379,7 +369,7 @@ struct launch *launch__start(char *const argv[], char *err, size_t errlen)
 	int e;
 
 	if (!argv || !argv[0] || !argv[0][0]) {
-		set_err(err, errlen, "no command given: write it after `--`");
+		errbuf_set(err, errlen, "no command given: write it after `--`");
 		errno = EINVAL;
 		return NULL;
 	}
@@ -410,7 +400,7 @@ struct launch *launch__start(char *const argv[], char *err, size_t errlen)
 		close(go[1]);
 		close(ep[0]);
 		waitpid(pid, NULL, 0);
-		set_err(err, errlen, "cannot trace the command (ptrace: %s): "
+		errbuf_set(err, errlen, "cannot trace the command (ptrace: %s): "
 			"run giltrace as root or with CAP_SYS_PTRACE",
 			strerror(e));
 		free(l->tasks);
@@ -426,10 +416,10 @@ struct launch *launch__start(char *const argv[], char *err, size_t errlen)
 	if (e) {
 		reap_failed(pid);
 		if (e == ENOENT)
-			set_err(err, errlen, "%s: command not found "
+			errbuf_set(err, errlen, "%s: command not found "
 				"(check the name and PATH)", argv[0]);
 		else
-			set_err(err, errlen, "%s: cannot run: %s",
+			errbuf_set(err, errlen, "%s: cannot run: %s",
 				argv[0], strerror(e));
 		free(l->tasks);
 		free(l);
@@ -441,7 +431,7 @@ struct launch *launch__start(char *const argv[], char *err, size_t errlen)
 	return l;
 
 fail:
-	set_err(err, errlen, "cannot start the command: %s", strerror(e));
+	errbuf_set(err, errlen, "cannot start the command: %s", strerror(e));
 	for (int i = 0; i < 2; i++) {
 		if (go[i] >= 0)
 			close(go[i]);

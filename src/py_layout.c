@@ -43,6 +43,7 @@
  *   statically_allocated from 3.12, no ready bit).
  */
 #include "py_layout.h"
+#include "errbuf.h"
 #include "target.h"
 #include "elf_image.h"
 #include "dwarf_layout.h"
@@ -56,17 +57,6 @@
 
 _Static_assert(sizeof(struct gt_py_frame_layout) == 128,
 	       "gt_py_frame_layout: no implicit padding (copied into BPF)");
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 const char *py_layout__source_name(unsigned int src)
 {
@@ -537,17 +527,17 @@ static int from_debug_offsets(struct py_target *t,
 static int supported(struct py_target *t, char *err, size_t errlen)
 {
 	if (!t || !t->img) {
-		set_err(err, errlen, "giltrace: no target");
+		errbuf_set(err, errlen, "giltrace: no target");
 		return -EINVAL;
 	}
 	if (t->major != 3 || t->minor < 6 || t->minor > 14) {
-		set_err(err, errlen,
+		errbuf_set(err, errlen,
 			"giltrace: no Python frame layout for Python %d.%d: only 3.6 to 3.14 are known",
 			t->major, t->minor);
 		return -ENOTSUP;
 	}
 	if (t->free_threaded) {
-		set_err(err, errlen,
+		errbuf_set(err, errlen,
 			"giltrace: no Python frame layout for the free-threaded build of Python %s",
 			t->version);
 		return -ENOTSUP;
@@ -585,10 +575,10 @@ int py_layout__from(struct py_target *t, enum py_layout_source src,
 	if (r == 0)
 		l.fr_span = frame_span(&l);
 	if (r == -ENOENT)
-		set_err(err, errlen, "giltrace: no %s frame layout for Python %s (%s)",
+		errbuf_set(err, errlen, "giltrace: no %s frame layout for Python %s (%s)",
 			py_layout__source_name(src), t->version, t->interp);
 	else if (r)
-		set_err(err, errlen,
+		errbuf_set(err, errlen,
 			"giltrace: the %s frame layout of Python %s (%s) fails its checks: %s",
 			py_layout__source_name(src), t->version, t->interp, why);
 	else
@@ -615,7 +605,7 @@ int py_layout__get(struct py_target *t, struct gt_py_frame_layout *out,
 			return 0;
 		}
 	}
-	set_err(err, errlen,
+	errbuf_set(err, errlen,
 		"giltrace: no Python frame layout for Python %s (%s): no _Py_DebugOffsets, no DWARF, not in the built-in table; install the interpreter's debug symbols",
 		t->version, t->interp);
 	return -ENOENT;

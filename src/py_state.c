@@ -28,6 +28,7 @@
  * dropped (holder_tid 0), e.g. with musl.
  */
 #include "py_state.h"
+#include "errbuf.h"
 #include "target.h"
 #include "elf_image.h"
 #include "dwarf_layout.h"
@@ -42,17 +43,6 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static bool ver_ge(const struct py_target *t, int major, int minor)
 {
@@ -272,7 +262,7 @@ static int layout_symbols(struct py_target *t, struct gil_layout *l,
 
 	memset(l, 0, sizeof(*l));
 	if (t->major != 3 || t->minor < 6) {
-		set_err(err, errlen,
+		errbuf_set(err, errlen,
 			"giltrace: no GIL layout for Python %d.%d: only 3.6 and later are supported",
 			t->major, t->minor);
 		return -ENOTSUP;
@@ -283,7 +273,7 @@ static int layout_symbols(struct py_target *t, struct gil_layout *l,
 		    elf_image__find_symbol(img, "gil_last_holder", &l->s_last_holder, NULL) ||
 		    elf_image__find_symbol(img, "gil_locked", &l->s_locked, NULL) ||
 		    elf_image__find_symbol(img, "gil_switch_number", &l->s_switch_number, NULL)) {
-			set_err(err, errlen,
+			errbuf_set(err, errlen,
 				"giltrace: no GIL layout for Python 3.6: the static gil_* variables are not in the symbol table of %s; install its debug symbols",
 				t->interp);
 			return -ENOTSUP;
@@ -292,7 +282,7 @@ static int layout_symbols(struct py_target *t, struct gil_layout *l,
 	}
 	l->where = t->minor <= 11 ? GIL_WHERE_RUNTIME : GIL_WHERE_INTERP;
 	if (elf_image__find_symbol(img, "_PyRuntime", &l->runtime, NULL) != 0) {
-		set_err(err, errlen,
+		errbuf_set(err, errlen,
 			"giltrace: no GIL layout for Python %d.%d: %s has no _PyRuntime symbol; install its debug symbols",
 			t->major, t->minor, t->interp);
 		return -ENOTSUP;
@@ -337,7 +327,7 @@ int py_state__layout(struct py_target *t, enum gil_layout_source src,
 	int r;
 
 	if (!t || !t->img) {
-		set_err(err, errlen, "giltrace: no target");
+		errbuf_set(err, errlen, "giltrace: no target");
 		return -EINVAL;
 	}
 	r = layout_symbols(t, l, err, errlen);
@@ -346,7 +336,7 @@ int py_state__layout(struct py_target *t, enum gil_layout_source src,
 	if (src != GIL_LAYOUT_ANY) {
 		r = layout_from(t, src, l);
 		if (r)
-			set_err(err, errlen, "no %s layout for Python %s",
+			errbuf_set(err, errlen, "no %s layout for Python %s",
 				src == GIL_LAYOUT_DWARF ? "DWARF" :
 				src == GIL_LAYOUT_TABLE ? "table" : "_Py_DebugOffsets",
 				t->version);
@@ -356,7 +346,7 @@ int py_state__layout(struct py_target *t, enum gil_layout_source src,
 		if (layout_from(t, order[i], l) == 0)
 			return 0;
 	}
-	set_err(err, errlen,
+	errbuf_set(err, errlen,
 		"giltrace: no GIL layout for Python %d.%d (no DWARF, no _Py_DebugOffsets, not in the built-in table); install the interpreter's debug symbols",
 		t->major, t->minor);
 	return -ENOTSUP;
@@ -513,13 +503,13 @@ static int interp_gil(struct py_target *t, const struct gil_layout *l,
 static int read_errno(struct py_target *t, int r, char *err, size_t errlen)
 {
 	if (r == -EPERM || r == -EACCES)
-		set_err(err, errlen,
+		errbuf_set(err, errlen,
 			"giltrace: cannot read the memory of PID %d: %s; run giltrace as root",
 			(int)t->pid, strerror(-r));
 	else if (r == -ESRCH)
-		set_err(err, errlen, "giltrace: PID %d has exited", (int)t->pid);
+		errbuf_set(err, errlen, "giltrace: PID %d has exited", (int)t->pid);
 	else
-		set_err(err, errlen,
+		errbuf_set(err, errlen,
 			"giltrace: cannot read the GIL of PID %d: %s", (int)t->pid,
 			strerror(-r));
 	return r;
@@ -558,7 +548,7 @@ int py_state__read_gil(struct py_target *t, struct gil_state *st,
 	if (r)
 		return read_errno(t, r, err, errlen);
 	if (st->locked < -1 || st->locked > 1) {
-		set_err(err, errlen,
+		errbuf_set(err, errlen,
 			"giltrace: the GIL of PID %d reads locked=%d at 0x%llx (layout from %s): this build's layout differs",
 			(int)t->pid, st->locked, (unsigned long long)st->gil_addr,
 			l.source);

@@ -22,6 +22,7 @@
  *   else from the ABI flag "t" in the file name.
  */
 #include "target.h"
+#include "errbuf.h"
 #include "elf_image.h"
 
 #include <ctype.h>
@@ -43,17 +44,6 @@ struct map_line {
 	bool deleted;
 	char path[PATH_MAX];
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static const char *base_name(const char *p)
 {
@@ -82,16 +72,16 @@ static int proc_errno(int e, pid_t pid, const char *what, char *err,
 		      size_t errlen)
 {
 	if (e == EACCES || e == EPERM) {
-		set_err(err, errlen,
+		errbuf_set(err, errlen,
 			"giltrace: cannot read /proc/%d/%s: %s; run giltrace as root",
 			(int)pid, what, strerror(e));
 		return TARGET_EACCES;
 	}
 	if (e == ENOENT || e == ESRCH) {
-		set_err(err, errlen, "giltrace: no process with PID %d", (int)pid);
+		errbuf_set(err, errlen, "giltrace: no process with PID %d", (int)pid);
 		return TARGET_ENOPROC;
 	}
-	set_err(err, errlen, "giltrace: cannot read /proc/%d/%s: %s", (int)pid,
+	errbuf_set(err, errlen, "giltrace: cannot read /proc/%d/%s: %s", (int)pid,
 		what, strerror(e));
 	return -e;
 }
@@ -498,14 +488,14 @@ static int compute_load_bias(struct py_target *t, char *err, size_t errlen)
 	if (r == 0)
 		r = first_load(t->interp_open, &ph);
 	if (r != 0) {
-		set_err(err, errlen,
+		errbuf_set(err, errlen,
 			"giltrace: cannot find where PID %d maps %s: %s",
 			(int)t->pid, t->interp, strerror(-r));
 		return r;
 	}
 	in_page = ph.p_vaddr & (pg - 1);
 	if (m.offset != ph.p_offset - in_page) {
-		set_err(err, errlen,
+		errbuf_set(err, errlen,
 			"giltrace: PID %d maps %s at file offset 0x%llx, not at its first segment (0x%llx); cannot compute its load address",
 			(int)t->pid, t->interp, (unsigned long long)m.offset,
 			(unsigned long long)(ph.p_offset - in_page));
@@ -532,7 +522,7 @@ static int read_exe(struct py_target *t, const char *comm, char *err,
 
 		snprintf(p, sizeof(p), "/proc/%d", (int)t->pid);
 		if (e == ENOENT && stat(p, &st) == 0) {
-			set_err(err, errlen,
+			errbuf_set(err, errlen,
 				"giltrace: PID %d (%s) is not a Python process: it has no executable (kernel thread or zombie)",
 				(int)t->pid, comm);
 			return TARGET_ENOTPY;
@@ -577,7 +567,7 @@ static int open_exe_as_interp(struct py_target *t, const char *comm,
 	if (r == -EACCES || r == -EPERM)
 		return proc_errno(-r, t->pid, "exe", err, errlen);
 	if (r || !defines_interpreter(t->img)) {
-		set_err(err, errlen,
+		errbuf_set(err, errlen,
 			"giltrace: PID %d (%s) is not a Python process: no libpython or CPython interpreter mapped",
 			(int)t->pid, comm);
 		return TARGET_ENOTPY;
@@ -597,13 +587,13 @@ static int open_lib_as_interp(struct py_target *t, const struct map_line *m,
 	t->is_library = true;
 	r = open_image(t, t->interp_open, eerr, sizeof(eerr));
 	if (r == -EACCES || r == -EPERM) {
-		set_err(err, errlen,
+		errbuf_set(err, errlen,
 			"giltrace: cannot read %s: %s; run giltrace as root",
 			t->interp_open, strerror(-r));
 		return TARGET_EACCES;
 	}
 	if (r) {
-		set_err(err, errlen, "giltrace: PID %d maps %s: %s", (int)t->pid,
+		errbuf_set(err, errlen, "giltrace: PID %d maps %s: %s", (int)t->pid,
 			t->interp, eerr);
 		return -EIO;
 	}
@@ -613,20 +603,20 @@ static int open_lib_as_interp(struct py_target *t, const struct map_line *m,
 static int check_version(struct py_target *t, char *err, size_t errlen)
 {
 	if (version_from_hex(t) != 0 && version_from_string(t) != 0) {
-		set_err(err, errlen,
+		errbuf_set(err, errlen,
 			"giltrace: PID %d: cannot tell the Python version of %s (neither Py_Version nor a PY_VERSION string found)",
 			(int)t->pid, t->interp);
 		return -ENODATA;
 	}
 	if (t->major == 2) {
-		set_err(err, errlen,
+		errbuf_set(err, errlen,
 			"giltrace: PID %d runs Python %s; Python 2.7 has no take_gil: not supported",
 			(int)t->pid, t->version);
 		return TARGET_EPY2;
 	}
 	t->free_threaded = is_free_threaded(t);
 	if (t->free_threaded) {
-		set_err(err, errlen,
+		errbuf_set(err, errlen,
 			"giltrace: PID %d runs Python %s, a free-threaded build (%s): it has no GIL to trace",
 			(int)t->pid, t->version, base_name(t->interp));
 		return TARGET_EFREE;
@@ -645,7 +635,7 @@ int target__open(pid_t pid, struct py_target *t, char *err, size_t errlen)
 	memset(t, 0, sizeof(*t));
 	t->pid = pid;
 	if (pid <= 0) {
-		set_err(err, errlen, "giltrace: no process with PID %d", (int)pid);
+		errbuf_set(err, errlen, "giltrace: no process with PID %d", (int)pid);
 		return TARGET_ENOPROC;
 	}
 	snprintf(t->root, sizeof(t->root), "/proc/%d/root", (int)pid);
