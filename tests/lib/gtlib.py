@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -225,15 +226,24 @@ class Result:
 
 
 def run(argv, timeout=60, env=None, input=None, cwd=None, preexec_fn=None):
-    """Run to completion. rc is the exit code or -N if killed by signal N."""
+    """
+    Run to completion. rc is the exit code or -N if killed by signal N.
+    The command runs in a session of its own, and a timeout kills the whole
+    process group: a test process's own children (CPython's test runner
+    starts one per test file) must not outlive it and load the machine for
+    the tests after (one spun at 100% of a CPU for half an hour).
+    """
     t0 = time.monotonic()
     p = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                 cwd=cwd, preexec_fn=preexec_fn)
+                 cwd=cwd, preexec_fn=preexec_fn, start_new_session=True)
     try:
         out, err = p.communicate(input, timeout)
     except subprocess.TimeoutExpired:
-        p.kill()
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            p.kill()
         out, err = p.communicate()
         raise Fail("%s did not finish within %.0fs" % (" ".join(argv[:6]), timeout) +
                Result(argv, None, out, err, 0).tail())
