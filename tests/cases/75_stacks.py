@@ -220,7 +220,11 @@ def deep(interp):
 
 def runtime(interp):
     def fn(ctx):
-        trace, threads = run_traced(ctx, interp, "runtime")
+        # Right after the barrier all four threads contend, and those not
+        # first wait a few switch intervals in Condition.wait's stack: a
+        # fixed ~20 ms. 8M iterations a thread (the default) made that
+        # 10-14% of the wait once this VM ran 2.5x faster; 20M make it ~5%.
+        trace, threads = run_traced(ctx, interp, "runtime", ["--work", "20000000"])
         fo = folded(ctx, trace, "wait")
         for kind in ("exec", "generator", "async", "lambda"):
             tid, func, file, line = threads[kind]
