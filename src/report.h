@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+struct json_t; /* jansson's json_t */
 struct model;
+struct model_stacks;
 struct model_thread;
 struct timeline;
 struct tl_thread;
@@ -38,6 +40,11 @@ void report_verdict(const struct model *m, const struct report_opts *o,
 
 /* giltrace/1 JSON (docs/json.md). Returns 0 or -errno. */
 int report_json(FILE *out, const struct model *m, const struct report_opts *o);
+
+/* The stacks summary (docs/json.md, `stacks`: the walk's limit, distinct
+ * stacks, holder samples, what was lost) added to object @o: one builder
+ * for the JSON and the HTML report's flame data. 0, or -ENOMEM. */
+int report__stacks_summary(struct json_t *o, const struct model_stacks *ms);
 
 /* Shared by the renderers (report_text.c). */
 /* Threads of @m that @o->tids selects (@o may be NULL: all), busiest

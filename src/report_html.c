@@ -414,11 +414,8 @@ static json_t *flame_json(struct hb *b, const struct model *m)
 		json_decref(threads);
 		return o;
 	}
-	put(b, o, "max_depth", json_integer(ms->max_depth));
-	put(b, o, "samples", jint(ms->samples));
-	put(b, o, "weights_lost", jint(ms->weights_lost));
-	put(b, o, "stacks_lost", jint(ms->stacks_lost));
-	put(b, o, "frames_unresolved", jint(ms->frames_unresolved));
+	if (report__stacks_summary(o, ms) && !b->err)
+		b->err = -ENOMEM;
 	put(b, o, "frames", frames_json(b, ms));
 	put(b, o, "stacks", stack_list_json(b, ms));
 	for (ssize_t i = 0; i < n && !b->err; i++) {

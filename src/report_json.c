@@ -177,19 +177,31 @@ static json_t *thread_stacks_json(struct jb *b, const struct model *m,
 	return o;
 }
 
+int report__stacks_summary(json_t *o, const struct model_stacks *ms)
+{
+	struct jb b = { 0 };
+
+	if (!o)
+		return -ENOMEM;
+	put(&b, o, "max_depth", jint(ms->max_depth));
+	put(&b, o, "distinct", jint(ms->nstacks));
+	put(&b, o, "holder_samples", jint(ms->samples));
+	put(&b, o, "holder_samples_skipped", jint(ms->samples_skipped));
+	put(&b, o, "walks_interrupted", jint(ms->walks_interrupted));
+	put(&b, o, "weights_lost", jint(ms->weights_lost));
+	put(&b, o, "stacks_lost", jint(ms->stacks_lost));
+	put(&b, o, "frames_unresolved", jint(ms->frames_unresolved));
+	put(&b, o, "native_failed", jint(ms->native_failed));
+	return b.err;
+}
+
 static json_t *stacks_summary(struct jb *b, const struct model_stacks *ms)
 {
 	json_t *o = json_object();
+	int err = report__stacks_summary(o, ms);
 
-	put(b, o, "max_depth", jint(ms->max_depth));
-	put(b, o, "distinct", jint(ms->nstacks));
-	put(b, o, "holder_samples", jint(ms->samples));
-	put(b, o, "holder_samples_skipped", jint(ms->samples_skipped));
-	put(b, o, "walks_interrupted", jint(ms->walks_interrupted));
-	put(b, o, "weights_lost", jint(ms->weights_lost));
-	put(b, o, "stacks_lost", jint(ms->stacks_lost));
-	put(b, o, "frames_unresolved", jint(ms->frames_unresolved));
-	put(b, o, "native_failed", jint(ms->native_failed));
+	if (err && !b->err)
+		b->err = err;
 	return o;
 }
 

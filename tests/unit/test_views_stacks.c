@@ -333,6 +333,18 @@ static void test_html_flame_data(void **state)
 	assert_int_equal(ival(fl, "wait_ns"), tw);
 	assert_int_equal(ival(fl, "hold_ns"), th);
 	assert_int_equal(ival(fl, "max_depth"), GT_STACK_MAX);
+	/* The summary fields are the JSON report's, field for field. */
+	{
+		json_t *sum = json_object();
+		const char *k;
+		json_t *v;
+
+		assert_int_equal(report__stacks_summary(sum, ms), 0);
+		assert_true(json_object_size(sum) >= 9);
+		json_object_foreach(sum, k, v)
+			assert_true(json_equal(json_object_get(fl, k), v));
+		json_decref(sum);
+	}
 	json_decref(d);
 	free(out);
 	sample_free(&s);
