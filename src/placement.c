@@ -44,6 +44,7 @@
  * analysed (the site is kept): a wrong placement could miss releases.
  */
 #include "placement.h"
+#include "errbuf.h"
 #include "elf_image.h"
 
 #include <capstone/capstone.h>
@@ -59,17 +60,6 @@
 #define MAX_RANGES 4
 #define MAX_TABLE_ENTRIES 4096
 #define HELD_WALK_MAX 64
-
-static void set_msg(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!buf || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
 
 const char *placement_kind__name(enum placement_kind k)
 {
@@ -309,14 +299,14 @@ int placement__classify(const uint8_t *code, size_t len, uint64_t vaddr,
 	insn = decode1(h, code, len, vaddr);
 	if (!insn) {
 		cs_close(&h);
-		set_msg(what, whatlen, "undecodable bytes at 0x%lx",
+		errbuf_set(what, whatlen, "undecodable bytes at 0x%lx",
 			(unsigned long)vaddr);
 		return -EINVAL;
 	}
 	*kind = classify_raw(code, insn->size, &why);
 	if (insn_len)
 		*insn_len = insn->size;
-	set_msg(what, whatlen, "%s %s: %s", insn->mnemonic, insn->op_str, why);
+	errbuf_set(what, whatlen, "%s %s: %s", insn->mnemonic, insn->op_str, why);
 	cs_free(insn, 1);
 	cs_close(&h);
 	return 0;
@@ -455,7 +445,7 @@ int placement__function_at(struct elf_image *img, uint64_t vaddr,
 			*lo = s->vaddr;
 		if (hi)
 			*hi = s->vaddr + s->size;
-		set_msg(name, namelen, "%s", s->name);
+		errbuf_set(name, namelen, "%s", s->name);
 	}
 	free(t.v);
 	return s ? 0 : -ENOENT;
@@ -974,10 +964,10 @@ static int code_load(struct elf_image *img, const struct symtab *t,
 		char base[128];
 		const char *cold = strstr(f->name, ".cold");
 
-		set_msg(c->name, sizeof(c->name), "%s", f->name);
+		errbuf_set(c->name, sizeof(c->name), "%s", f->name);
 		/* the site may be in the cold part: then its hot parent jumps
 		 * into it */
-		set_msg(base, sizeof(base), "%.*s", cold ? (int)(cold - f->name) :
+		errbuf_set(base, sizeof(base), "%.*s", cold ? (int)(cold - f->name) :
 			(int)strlen(f->name), f->name);
 		for (i = 0; i < t->n; i++) {
 			const struct fsym *s = &t->v[i];
@@ -1032,7 +1022,7 @@ static void code_text(const struct code *c, uint64_t a, char *buf, size_t len)
 	size_t i;
 	csh h;
 
-	set_msg(buf, len, "?");
+	errbuf_set(buf, len, "?");
 	for (i = 0; i < c->nr; i++) {
 		const struct range *r = &c->r[i];
 		cs_insn *in;
@@ -1043,7 +1033,7 @@ static void code_text(const struct code *c, uint64_t a, char *buf, size_t len)
 			return;
 		in = decode1(h, r->bytes + (a - r->lo), (size_t)(r->hi - a), a);
 		if (in) {
-			set_msg(buf, len, "%s%s%s", in->mnemonic,
+			errbuf_set(buf, len, "%s%s%s", in->mnemonic,
 				in->op_str[0] ? " " : "", in->op_str);
 			cs_free(in, 1);
 		}
@@ -1073,7 +1063,7 @@ int placement__insn_text(struct elf_image *img, uint64_t vaddr, char *buf,
 		cs_close(&h);
 		return -EINVAL;
 	}
-	set_msg(buf, len, "%s%s%s", in->mnemonic, in->op_str[0] ? " " : "",
+	errbuf_set(buf, len, "%s%s%s", in->mnemonic, in->op_str[0] ? " " : "",
 		in->op_str);
 	if (insn_len)
 		*insn_len = in->size;
@@ -1116,18 +1106,18 @@ static long block_scan(const struct code *c, long i, bool from_self,
 
 		if (j > i && (x->range != c->v[j - 1].range ||
 			      x->addr != c->v[j - 1].addr + c->v[j - 1].len)) {
-			set_msg(why, whylen, "end of decoded code at 0x%lx",
+			errbuf_set(why, whylen, "end of decoded code at 0x%lx",
 				(unsigned long)x->addr);
 			return -1;
 		}
 		if (x->addr - start > max) {
-			set_msg(why, whylen, "no emulated instruction within %lu "
+			errbuf_set(why, whylen, "no emulated instruction within %lu "
 				"bytes", (unsigned long)max);
 			return -1;
 		}
 		if (j > i && is_target(c, x->addr)) {
 			code_text(c, x->addr, text, sizeof(text));
-			set_msg(why, whylen, "0x%lx `%s` is a branch target before "
+			errbuf_set(why, whylen, "0x%lx `%s` is a branch target before "
 				"any emulated instruction", (unsigned long)x->addr,
 				text);
 			return -1;
@@ -1136,14 +1126,14 @@ static long block_scan(const struct code *c, long i, bool from_self,
 			return j;
 		if (x->flow != FL_NONE) {
 			code_text(c, x->addr, text, sizeof(text));
-			set_msg(why, whylen, "the block ends at 0x%lx `%s` (%s, "
+			errbuf_set(why, whylen, "the block ends at 0x%lx `%s` (%s, "
 				"%s)", (unsigned long)x->addr, text,
 				flow_name(x->flow),
 				placement_kind__name(x->kind));
 			return -1;
 		}
 	}
-	set_msg(why, whylen, "end of the function");
+	errbuf_set(why, whylen, "end of the function");
 	return -1;
 }
 
@@ -1158,7 +1148,7 @@ int placement__equivalent(struct elf_image *img, uint64_t site_vaddr,
 	int r;
 
 	if (!img || !probe_vaddr || site_vaddr < func_lo || site_vaddr >= func_hi) {
-		set_msg(why, whylen, "site 0x%lx is outside its function "
+		errbuf_set(why, whylen, "site 0x%lx is outside its function "
 			"[0x%lx, 0x%lx)", (unsigned long)site_vaddr,
 			(unsigned long)func_lo, (unsigned long)func_hi);
 		return -EINVAL;
@@ -1166,20 +1156,20 @@ int placement__equivalent(struct elf_image *img, uint64_t site_vaddr,
 	*probe_vaddr = site_vaddr;
 	r = symtab_load(img, &t);
 	if (r) {
-		set_msg(why, whylen, "reading the symbols: %s", strerror(-r));
+		errbuf_set(why, whylen, "reading the symbols: %s", strerror(-r));
 		return r;
 	}
 	r = code_load(img, &t, func_lo, func_hi, &c);
 	free(t.v);
 	if (r) {
-		set_msg(why, whylen, "cannot read the code of [0x%lx, 0x%lx): %s",
+		errbuf_set(why, whylen, "cannot read the code of [0x%lx, 0x%lx): %s",
 			(unsigned long)func_lo, (unsigned long)func_hi,
 			strerror(-r));
 		return r;
 	}
 	i = ins_index(&c, site_vaddr);
 	if (i < 0) {
-		set_msg(why, whylen, "0x%lx is not an instruction boundary of %s "
+		errbuf_set(why, whylen, "0x%lx is not an instruction boundary of %s "
 			"(linear disassembly from 0x%lx)",
 			(unsigned long)site_vaddr, c.name[0] ? c.name : "?",
 			(unsigned long)func_lo);
@@ -1188,17 +1178,17 @@ int placement__equivalent(struct elf_image *img, uint64_t site_vaddr,
 	}
 	code_text(&c, site_vaddr, site_text, sizeof(site_text));
 	if (c.v[i].kind == PLACEMENT_EMULATED) {
-		set_msg(why, whylen, "kept: `%s` is emulated", site_text);
+		errbuf_set(why, whylen, "kept: `%s` is emulated", site_text);
 		goto out;
 	}
 	if (c.incomplete) {
-		set_msg(why, whylen, "kept `%s` (%s): %s does not fully decode "
+		errbuf_set(why, whylen, "kept `%s` (%s): %s does not fully decode "
 			"(at 0x%lx)", site_text, placement_kind__name(c.v[i].kind),
 			c.name, (unsigned long)c.incomplete_at);
 		goto out;
 	}
 	if (c.unknown_indirect) {
-		set_msg(why, whylen, "kept `%s` (%s): %s has an indirect jump at "
+		errbuf_set(why, whylen, "kept `%s` (%s): %s has an indirect jump at "
 			"0x%lx whose targets are unknown", site_text,
 			placement_kind__name(c.v[i].kind), c.name,
 			(unsigned long)c.unknown_at);
@@ -1207,13 +1197,13 @@ int placement__equivalent(struct elf_image *img, uint64_t site_vaddr,
 	j = block_scan(&c, i, false, PLACEMENT_MAX_DISTANCE, reason,
 		       sizeof(reason));
 	if (j < 0) {
-		set_msg(why, whylen, "kept `%s` (%s): %s", site_text,
+		errbuf_set(why, whylen, "kept `%s` (%s): %s", site_text,
 			placement_kind__name(c.v[i].kind), reason);
 		goto out;
 	}
 	*probe_vaddr = c.v[j].addr;
 	code_text(&c, c.v[j].addr, cand_text, sizeof(cand_text));
-	set_msg(why, whylen, "moved +%lu from `%s` (%s) to `%s` (emulated), "
+	errbuf_set(why, whylen, "moved +%lu from `%s` (%s) to `%s` (emulated), "
 		"same basic block", (unsigned long)(c.v[j].addr - site_vaddr),
 		site_text, placement_kind__name(c.v[i].kind), cand_text);
 out:
@@ -1283,7 +1273,7 @@ static bool callee_name(struct elf_image *img, const struct symtab *t,
 	if (x->flow == FL_CALL) {
 		f = symtab_at(t, x->target);
 		if (f) {
-			set_msg(buf, len, "%s", f->name);
+			errbuf_set(buf, len, "%s", f->name);
 			return true;
 		}
 		if (plt_slot(img, x->target, &slot) != 0)
@@ -1292,7 +1282,7 @@ static bool callee_name(struct elf_image *img, const struct symtab *t,
 		n = got_name(g, slot);
 		if (!n)
 			return false;
-		set_msg(buf, len, "%s@plt", n);
+		errbuf_set(buf, len, "%s@plt", n);
 		return true;
 	}
 	if (x->flow == FL_ICALL && x->mem_rip) {  /* -fno-plt: call *slot(%rip) */
@@ -1300,7 +1290,7 @@ static bool callee_name(struct elf_image *img, const struct symtab *t,
 		n = got_name(g, x->mem);
 		if (!n)
 			return false;
-		set_msg(buf, len, "*%s@got", n);
+		errbuf_set(buf, len, "*%s@got", n);
 		return true;
 	}
 	return false;
@@ -1316,7 +1306,7 @@ static void fill_site(struct elf_image *img, const struct code *c, long k,
 	w->call_vaddr = x->addr;
 	w->ret_vaddr = x->addr + x->len;
 	w->wake_vaddr = w->ret_vaddr;
-	set_msg(w->callee, sizeof(w->callee), "%s", callee);
+	errbuf_set(w->callee, sizeof(w->callee), "%s", callee);
 	if (k + 1 < (long)c->n && c->v[k + 1].addr == w->ret_vaddr &&
 	    c->v[k + 1].range == x->range) {
 		w->ret_is_target = is_target(c, w->ret_vaddr);
