@@ -3,8 +3,10 @@
 Figures grounded in physics, on the default interpreter:
 - N spinning threads (N = 1, 2, 4) share one GIL;
 - threads that sleep or block in reads barely touch it;
-- a C call that sleeps while holding it (ctypes.PyDLL usleep).
-Attach mode on workloads already running (steady state), ~1 s windows.
+- a C call that sleeps while holding it (ctypes.PyDLL usleep);
+- waits nobody made (no contention) read 0, not the probes' own cost.
+Attach mode on workloads already running (steady state), ~1 s windows;
+the last two launch.
 """
 import gtlib
 from suite import (check_detached, check_json, check_spin_physics, check_target,
@@ -138,3 +140,43 @@ def pydll(ctx):
     h = m["hold"]["log2_hist"]
     ctx.expect(sum(h[27:29]) >= 1, "main's hold log2_hist has nothing in [2^27, 2^29) ns: %s" % h[20:30])
     ctx.expect(doc.get("exit_status") == 0, "exit_status %r" % doc.get("exit_status"))
+
+
+@test("physics_uncontended_waits_read_zero", budget=60)
+def uncontended(ctx):
+    """
+    One thread releases and retakes the GIL 6,000 times (os.read of
+    /dev/zero, time.sleep(0)) while no other thread wants it (main is
+    blocked in join): take_gil never finds it held, so every one of those
+    waits is 0, and giltrace must read 0, not the probes' own cost. For
+    contrast, --uretprobe (timing the acquisition at take_gil's return)
+    measures that cost as a wait: its median is recorded (a note), and
+    must be above 0, so the check above tells the two apart.
+    """
+    interp = ctx.env.default
+    n = 3000
+    argv = [interp.path, gtlib.workload("release.py"), "--spinners", "0", "--n", str(n),
+            "--ops", "read,sleep0"]
+    p50 = {}
+    for mode, extra in (("default", []), ("uretprobe", ["--uretprobe"])):
+        jf = ctx.tmp("%s.json" % mode)
+        r = ctx.giltrace(["-q", "-o", "/dev/null", "--json", jf] + extra + ["--"] + argv, timeout=60)
+        ctx.require(r.rc == 0, "giltrace %s exited %s%s" % (mode, r.rc, r.tail()))
+        kv = parse_kv([l for l in r.stdout.splitlines() if l.startswith("tids ")][0])
+        rel = gtlib.threads_by_tid(gtlib.load_json(jf)).get(int(kv["releaser"]))
+        ctx.require(rel, "%s: releaser %s missing from the JSON" % (mode, kv["releaser"]))
+        w = rel["wait"]
+        ctx.expect(rel["acquisitions"] >= 2 * n, "%s: releaser acquired %d times, expected >= %d" % (
+            mode, rel["acquisitions"], 2 * n))
+        p50[mode] = w["p50_ns"]
+        if mode == "default":
+            # Its first take_gil (thread start) may wait for main: one.
+            ctx.expect(w["p99_ns"] == 0 and w["log2_hist"][0] >= w["count"] - 1,
+                       "uncontended waits read %d ns (p50), %d ns (p99), %d of %d not 0" % (
+                           w["p50_ns"], w["p99_ns"], w["count"] - w["log2_hist"][0], w["count"]))
+            ctx.expect(w["sum_ns"] <= w["max_ns"], "uncontended waits sum to %d ns over %d waits" % (
+                w["sum_ns"], w["count"]))
+    ctx.expect(p50["uretprobe"] > 0, "--uretprobe reads uncontended waits as %d ns: the check cannot "
+               "tell a biased wait from an exact one" % p50["uretprobe"])
+    ctx.note("median uncontended wait: %d ns exact, %d ns with --uretprobe (its probe's own cost)" % (
+        p50["default"], p50["uretprobe"]))
