@@ -12,16 +12,6 @@
 #include <string.h>
 #include "model_stacks.h"
 
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-	return oa_mix(h, v);
-}
-
-static uint64_t str_hash(uint64_t h, const char *s)
-{
-	return oa_hash_str(h, s);
-}
-
 /* Grow @*v (element size @sz) to hold @need; 0 or -ENOMEM. */
 static int grow(void **v, size_t *cap, size_t need, size_t sz)
 {
@@ -50,10 +40,10 @@ static uint64_t frame_hash(const struct model_frame *f)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;
 
-	h = str_hash(mix(h, f->kind), f->function);
-	h = str_hash(h, f->file);
-	h = str_hash(h, f->module);
-	return mix(h, (uint64_t)(uint32_t)f->line);
+	h = oa_hash_str(oa_mix(h, f->kind), f->function);
+	h = oa_hash_str(h, f->file);
+	h = oa_hash_str(h, f->module);
+	return oa_mix(h, (uint64_t)(uint32_t)f->line);
 }
 
 static uint64_t frame_hash_of(const void *ms_, size_t e)
@@ -78,11 +68,11 @@ static const struct oa_ops frame_ops = { frame_hash_of, frame_is, NULL };
 /* Stacks by content (flags, frames): entry = index into stacks[]. */
 static uint64_t content_hash(const struct model_stack *s)
 {
-	uint64_t h = mix(0x51ed27, s->flags);
+	uint64_t h = oa_mix(0x51ed27, s->flags);
 
 	for (uint32_t i = 0; i < s->nframes; i++)
-		h = mix(h, s->frames[i]);
-	return mix(h, s->nframes);
+		h = oa_mix(h, s->frames[i]);
+	return oa_mix(h, s->nframes);
 }
 
 static uint64_t content_hash_of(const void *ms_, size_t e)
@@ -133,7 +123,7 @@ static uint32_t stack_of(const struct model_stacks *ms, size_t e)
 
 static uint64_t id_hash(uint64_t id)
 {
-	return mix(0, id);
+	return oa_mix(0, id);
 }
 
 static uint64_t id_hash_of(const void *ms, size_t e)
@@ -151,7 +141,7 @@ static const struct oa_ops id_ops = { id_hash_of, id_is, id_entry };
 /* Weights by (tid, first_seen_ns, kind, stack): entry = index into w[]. */
 static uint64_t weight_hash(const struct model_stack_weight *w)
 {
-	return mix(mix(mix(mix(0, w->tid), w->first_seen_ns), w->kind),
+	return oa_mix(oa_mix(oa_mix(oa_mix(0, w->tid), w->first_seen_ns), w->kind),
 		   w->stack);
 }
 

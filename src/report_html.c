@@ -408,14 +408,16 @@ static json_t *flame_json(struct hb *b, const struct model *m)
 	const struct model_thread **v;
 	uint64_t tot[2][2] = { { 0 } }; /* [kind][count, ns] */
 	ssize_t n = report__threads(m, NULL, &v);
+	int r;
 
 	if (n < 0) {
 		b->err = b->err ? b->err : (int)n;
 		json_decref(threads);
 		return o;
 	}
-	if (report__stacks_summary(o, ms) && !b->err)
-		b->err = -ENOMEM;
+	r = report__stacks_summary(o, ms);
+	if (r && !b->err)
+		b->err = r;
 	put(b, o, "frames", frames_json(b, ms));
 	put(b, o, "stacks", stack_list_json(b, ms));
 	for (ssize_t i = 0; i < n && !b->err; i++) {
